@@ -1,0 +1,46 @@
+# The README's two commands: `make run` and `make test`. Everything a fresh machine
+# lacks is installed from here (Python deps into .venv, Debian packages via apt).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SRC := amqpish management_ui tests conformance tools
+
+.PHONY: install run test lint typecheck pytest conformance conformance-rabbitmq bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/amqpish serve --host 127.0.0.1 --port 5672 --http-port 15672 --data-dir ./data
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/ruff format --check $(SRC)
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy amqpish management_ui
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+# The conformance suite against a throw-away amqpish, compared with RabbitMQ's recorded outcomes.
+conformance: $(STAMP)
+	$(PY) -m conformance.against_amqpish
+
+test: lint typecheck pytest conformance
+
+# Records RabbitMQ's outcomes (installs the Debian package when missing).
+conformance-rabbitmq: $(STAMP)
+	bash conformance/rabbitmq.sh record
+
+bench: $(STAMP)
+	bash tools/bench.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

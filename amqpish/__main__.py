@@ -1,0 +1,3 @@
+from amqpish.cli import main
+
+main()

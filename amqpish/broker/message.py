@@ -1,0 +1,105 @@
+"""Immutable messages and queue entries.
+
+A ``Message`` is created once per publish and shared by every queue it is routed to:
+the body and the raw property bytes are never copied or re-encoded on the way to a
+consumer. Properties are decoded lazily (most messages only need the flags), and
+the UTF-8 forms of exchange and routing key are kept because every delivery frame
+needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amqpish.codec import BasicProperties, decode_properties
+
+# Property-flag bits (AMQP 0-9-1 basic class) that the broker itself reads.
+_FLAG_HEADERS = 1 << 13
+_FLAG_DELIVERY_MODE = 1 << 12
+_FLAG_PRIORITY = 1 << 11
+_FLAG_EXPIRATION = 1 << 8
+_NEEDS_DECODE = _FLAG_HEADERS | _FLAG_DELIVERY_MODE | _FLAG_PRIORITY | _FLAG_EXPIRATION
+
+_EMPTY_PROPS = BasicProperties()
+
+
+class Message:
+    __slots__ = (
+        "_props",
+        "body",
+        "exchange",
+        "exchange_b",
+        "id",
+        "persistent",
+        "priority",
+        "properties_raw",
+        "routing_key",
+        "routing_key_b",
+        "size",
+        "ttl",
+    )
+
+    def __init__(
+        self,
+        exchange: str,
+        routing_key: str,
+        properties_raw: bytes,
+        body: bytes,
+        msg_id: int = 0,
+        props: BasicProperties | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.exchange_b = exchange.encode()
+        self.routing_key_b = routing_key.encode()
+        self.properties_raw = properties_raw
+        self.body = body
+        self.size = len(body)
+        self.id = msg_id
+        self._props = props
+        self.persistent = False
+        self.priority = 0
+        # per-message TTL in ms, or None; parsed once because queues consult it on enqueue
+        self.ttl: int | None = None
+        flags = (properties_raw[0] << 8 | properties_raw[1]) if len(properties_raw) >= 2 else 0
+        if flags & _NEEDS_DECODE:
+            p = self.props
+            self.persistent = p.delivery_mode == 2
+            self.priority = p.priority or 0
+            if p.expiration is not None:
+                self.ttl = parse_expiration(p.expiration)
+
+    @property
+    def props(self) -> BasicProperties:
+        p = self._props
+        if p is None:
+            raw = self.properties_raw
+            p = _EMPTY_PROPS if raw == b"\x00\x00" else decode_properties(raw)
+            self._props = p
+        return p
+
+    @property
+    def headers(self) -> dict[str, Any] | None:
+        if len(self.properties_raw) < 2 or not (self.properties_raw[0] << 8) & _FLAG_HEADERS:
+            return None
+        return self.props.headers
+
+
+def parse_expiration(value: str) -> int | None:
+    """RabbitMQ accepts only a non-negative integer string; anything else is a 406."""
+    if not value.isdigit():
+        raise ValueError(value)
+    return int(value)
+
+
+class Entry:
+    """A message's place in one queue: its order, redelivery state and deadline."""
+
+    __slots__ = ("delivery_count", "expires_at", "msg", "redelivered", "seq")
+
+    def __init__(self, seq: int, msg: Message, expires_at: float | None) -> None:
+        self.seq = seq
+        self.msg = msg
+        self.redelivered = False
+        self.expires_at = expires_at
+        self.delivery_count = 0

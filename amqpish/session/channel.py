@@ -1,0 +1,589 @@
+"""One AMQP channel: the methods of classes exchange, queue, basic, confirm and tx.
+
+The channel is sans-IO: every reply and delivery is encoded into its connection's
+output buffer, and the broker model is called synchronously. Unacknowledged
+deliveries are kept in a dict ordered by delivery tag, so ``multiple`` acks pop
+from the front. Publisher confirms for messages that need no disk write are
+coalesced: the channel remembers the highest tag that can be confirmed and the
+connection emits one ``basic.ack multiple`` per read batch.
+
+Errors from the model (``AMQPError``) propagate to the connection, which closes
+the channel (soft codes) or the connection (hard codes).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from amqpish.broker.consumers import ChannelCredit, Consumer
+from amqpish.broker.errors import AMQPError, Code, not_found, precondition
+from amqpish.broker.exchange import Exchange
+from amqpish.broker.message import Entry, Message
+from amqpish.broker.queue import Queue
+from amqpish.codec import spec
+from amqpish.codec.frames import (
+    encode_basic_ack,
+    encode_basic_deliver,
+    encode_basic_get_ok,
+    encode_basic_nack,
+    encode_basic_return,
+    encode_method,
+)
+
+if TYPE_CHECKING:
+    from amqpish.session.connection import ConnectionSession
+
+Unacked = tuple[Queue, Consumer | None, Entry]
+
+
+def _consumer_tag() -> str:
+    return "amq.ctag-" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+class ChannelSession(ChannelCredit):
+    def __init__(self, conn: ConnectionSession, number: int) -> None:
+        super().__init__()
+        self.conn = conn
+        self.number = number
+        self.vhost = conn.vhost
+        self.consumers: dict[str, Consumer] = {}
+        self.unacked: dict[int, Unacked] = {}
+        self.next_tag = 1
+        self.last_queue: str | None = None
+        self.confirm = False
+        self.publish_seq = 0
+        self.confirm_upto = 0  # highest tag ready to be confirmed with multiple=true
+        self.tx = False
+        self.tx_pending: list[Callable[[], None]] = []
+        self.closing = False
+        self.needs_drain = False
+        self.stat_publish = 0
+        self.stat_confirm = 0
+        self.stat_unroutable = 0
+        self.stat_deliver = 0
+        self.stat_ack = 0
+        self.stat_get = 0
+        self.stat_redeliver = 0
+        self._write_ok: dict[str, Exchange] = {}
+        self.handlers: dict[int, Callable[[Any], None]] = {
+            spec.ExchangeDeclare.INDEX: self.exchange_declare,
+            spec.ExchangeDelete.INDEX: self.exchange_delete,
+            spec.ExchangeBind.INDEX: self.exchange_bind,
+            spec.ExchangeUnbind.INDEX: self.exchange_unbind,
+            spec.QueueDeclare.INDEX: self.queue_declare,
+            spec.QueueBind.INDEX: self.queue_bind,
+            spec.QueueUnbind.INDEX: self.queue_unbind,
+            spec.QueuePurge.INDEX: self.queue_purge,
+            spec.QueueDelete.INDEX: self.queue_delete,
+            spec.BasicQos.INDEX: self.basic_qos,
+            spec.BasicConsume.INDEX: self.basic_consume,
+            spec.BasicCancel.INDEX: self.basic_cancel,
+            spec.BasicGet.INDEX: self.basic_get,
+            spec.BasicAck.INDEX: self.basic_ack,
+            spec.BasicReject.INDEX: self.basic_reject,
+            spec.BasicNack.INDEX: self.basic_nack,
+            spec.BasicRecover.INDEX: self.basic_recover,
+            spec.BasicRecoverAsync.INDEX: self.basic_recover_async,
+            spec.ConfirmSelect.INDEX: self.confirm_select,
+            spec.TxSelect.INDEX: self.tx_select,
+            spec.TxCommit.INDEX: self.tx_commit,
+            spec.TxRollback.INDEX: self.tx_rollback,
+            spec.ChannelFlow.INDEX: self.channel_flow,
+        }
+
+    # --- helpers -------------------------------------------------------------------
+
+    def send(self, method: spec.Method) -> None:
+        self.conn.write(encode_method(self.number, method))
+
+    @property
+    def now(self) -> float:
+        return self.conn.now
+
+    def _check(self, kind: str, resource_kind: str, name: str) -> None:
+        self.conn.broker.users.check(self.conn.user, self.vhost.name, kind, resource_kind, name)
+
+    def _queue_name(self, name: str) -> str:
+        """An empty queue name means the channel's last declared queue (AMQP rule)."""
+        if name:
+            return name
+        if self.last_queue is None:
+            raise AMQPError(Code.NOT_FOUND, "no previously declared queue")
+        return self.last_queue
+
+    # --- exchange class -----------------------------------------------------------------
+
+    def exchange_declare(self, m: spec.ExchangeDeclare) -> None:
+        if not m.passive:
+            self._check("configure", "exchange", m.exchange)
+        self.vhost.declare_exchange(
+            m.exchange,
+            m.type,
+            passive=m.passive,
+            durable=m.durable,
+            auto_delete=m.auto_delete,
+            internal=m.internal,
+            arguments=m.arguments,
+        )
+        self.conn.definitions_changed()
+        if not m.no_wait:
+            self.send(spec.ExchangeDeclareOk())
+
+    def exchange_delete(self, m: spec.ExchangeDelete) -> None:
+        self._check("configure", "exchange", m.exchange)
+        self.vhost.delete_exchange(m.exchange, if_unused=m.if_unused)
+        self._write_ok.pop(m.exchange, None)
+        self.conn.definitions_changed()
+        if not m.no_wait:
+            self.send(spec.ExchangeDeleteOk())
+
+    def exchange_bind(self, m: spec.ExchangeBind) -> None:
+        self._check("write", "exchange", m.destination)
+        self._check("read", "exchange", m.source)
+        self.vhost.bind(
+            m.source,
+            m.destination,
+            "exchange",
+            m.routing_key,
+            m.arguments,
+            owner=self.conn,
+        )
+        self.conn.definitions_changed()
+        if not m.no_wait:
+            self.send(spec.ExchangeBindOk())
+
+    def exchange_unbind(self, m: spec.ExchangeUnbind) -> None:
+        self._check("write", "exchange", m.destination)
+        self._check("read", "exchange", m.source)
+        self.vhost.unbind(
+            m.source, m.destination, "exchange", m.routing_key, m.arguments, owner=self.conn
+        )
+        self.conn.definitions_changed()
+        if not m.no_wait:
+            self.send(spec.ExchangeUnbindOk())
+
+    # --- queue class -----------------------------------------------------------------------
+
+    def queue_declare(self, m: spec.QueueDeclare) -> None:
+        if m.queue:
+            self._check("configure", "queue", m.queue)
+        q, created = self.vhost.declare_queue(
+            m.queue,
+            owner=self.conn,
+            now=self.now,
+            passive=m.passive,
+            durable=m.durable,
+            exclusive=m.exclusive,
+            auto_delete=m.auto_delete,
+            arguments=m.arguments,
+        )
+        if created:
+            if q.exclusive_owner is not None:
+                self.conn.exclusive_queues.append(q)
+            self.conn.definitions_changed()
+        self.last_queue = q.name
+        if not m.no_wait:
+            self.send(spec.QueueDeclareOk(q.name, q.message_count, q.consumer_count))
+
+    def queue_bind(self, m: spec.QueueBind) -> None:
+        name = self._queue_name(m.queue)
+        rk = m.routing_key if (m.queue or m.routing_key) else name
+        self._check("write", "queue", name)
+        self._check("read", "exchange", m.exchange)
+        self.vhost.bind(m.exchange, name, "queue", rk, m.arguments, owner=self.conn)
+        self.conn.definitions_changed()
+        if not m.no_wait:
+            self.send(spec.QueueBindOk())
+
+    def queue_unbind(self, m: spec.QueueUnbind) -> None:
+        name = self._queue_name(m.queue)
+        self._check("write", "queue", name)
+        self._check("read", "exchange", m.exchange)
+        self.vhost.unbind(m.exchange, name, "queue", m.routing_key, m.arguments, owner=self.conn)
+        self.conn.definitions_changed()
+        self.send(spec.QueueUnbindOk())
+
+    def queue_purge(self, m: spec.QueuePurge) -> None:
+        name = self._queue_name(m.queue)
+        self._check("read", "queue", name)
+        q = self.vhost.get_queue(name, self.conn)
+        n = q.purge()
+        self.conn.queue_purged(q)
+        if not m.no_wait:
+            self.send(spec.QueuePurgeOk(n))
+
+    def queue_delete(self, m: spec.QueueDelete) -> None:
+        name = self._queue_name(m.queue)
+        self._check("configure", "queue", name)
+        q = self.vhost.queues.get(name)
+        n, consumers = self.vhost.delete_queue(
+            name, owner=self.conn, if_unused=m.if_unused, if_empty=m.if_empty
+        )
+        if q is not None:
+            self.conn.queue_deleted(q, consumers)
+        if not m.no_wait:
+            self.send(spec.QueueDeleteOk(n))
+
+    # --- basic class: consuming ------------------------------------------------------------
+
+    def basic_qos(self, m: spec.BasicQos) -> None:
+        if m.prefetch_size != 0:
+            raise AMQPError(Code.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})")
+        if m.global_:
+            self.global_prefetch = m.prefetch_count
+        else:
+            self.consumer_prefetch = m.prefetch_count
+        self.send(spec.BasicQosOk())
+        self.needs_drain = True
+
+    def basic_consume(self, m: spec.BasicConsume) -> None:
+        name = self._queue_name(m.queue)
+        self._check("read", "queue", name)
+        q = self.vhost.get_queue(name, self.conn)
+        tag = m.consumer_tag or _consumer_tag()
+        if tag in self.consumers:
+            raise AMQPError(Code.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+        c = Consumer(
+            tag,
+            q,
+            self,
+            no_ack=m.no_ack,
+            exclusive=m.exclusive,
+            prefetch=self.consumer_prefetch,
+            args=m.arguments,
+        )
+        q.add_consumer(c, self.now)
+        self.consumers[tag] = c
+        if not m.no_wait:
+            self.send(spec.BasicConsumeOk(tag))
+        q.drain(self.now)
+        self.conn.after_queue_op(q)
+
+    def basic_cancel(self, m: spec.BasicCancel) -> None:
+        c = self.consumers.pop(m.consumer_tag, None)
+        if c is not None:
+            q = c.queue
+            q.remove_consumer(c, self.now)
+            q.drain(self.now)
+            self.conn.after_queue_op(q)
+        if not m.no_wait:
+            self.send(spec.BasicCancelOk(m.consumer_tag))
+
+    def consumer_cancelled(self, consumer: Consumer) -> None:
+        """The queue was deleted under the consumer: tell the client if it listens."""
+        if self.consumers.pop(consumer.tag, None) is None:
+            return
+        if self.conn.cancel_notify and not self.closing:
+            self.send(spec.BasicCancel(consumer.tag, True))
+
+    def basic_get(self, m: spec.BasicGet) -> None:
+        name = self._queue_name(m.queue)
+        self._check("read", "queue", name)
+        q = self.vhost.get_queue(name, self.conn)
+        entry = q.get(self.now, m.no_ack)
+        self.conn.after_queue_op(q)
+        if entry is None:
+            self.send(spec.BasicGetEmpty())
+            return
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        self.stat_get += 1
+        if entry.redelivered:
+            self.stat_redeliver += 1
+        if not m.no_ack:
+            self.unacked[tag] = (q, None, entry)
+            self.unacked_count += 1
+        msg = entry.msg
+        self.conn.write(
+            encode_basic_get_ok(
+                self.number,
+                tag,
+                entry.redelivered,
+                msg.exchange_b,
+                msg.routing_key_b,
+                q.message_count,
+                msg.properties_raw,
+                msg.body,
+                self.conn.frame_max,
+            )
+        )
+
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        if not consumer.no_ack:
+            self.unacked[tag] = (queue, consumer, entry)
+            self.unacked_count += 1
+        self.stat_deliver += 1
+        msg = entry.msg
+        self.conn.write(
+            encode_basic_deliver(
+                self.number,
+                consumer.tag_b,
+                tag,
+                entry.redelivered,
+                msg.exchange_b,
+                msg.routing_key_b,
+                msg.properties_raw,
+                msg.body,
+                self.conn.frame_max,
+            )
+        )
+
+    # --- basic class: settlement ----------------------------------------------------------
+
+    def _take(self, tag: int, multiple: bool) -> list[tuple[int, Unacked]]:
+        unacked = self.unacked
+        if multiple:
+            if tag == 0:
+                taken = list(unacked.items())
+                unacked.clear()
+            else:
+                if tag not in unacked and (not unacked or tag < next(iter(unacked))):
+                    raise precondition(f"unknown delivery tag {tag}")
+                taken = []
+                for t in list(unacked):
+                    if t > tag:
+                        break
+                    taken.append((t, unacked.pop(t)))
+        else:
+            u = unacked.pop(tag, None)
+            if u is None:
+                raise precondition(f"unknown delivery tag {tag}")
+            taken = [(tag, u)]
+        self.unacked_count -= len(taken)
+        return taken
+
+    def basic_ack(self, m: spec.BasicAck) -> None:
+        if self.tx:
+            self._take_checked_for_tx(m.delivery_tag, m.multiple)
+            tag, multiple = m.delivery_tag, m.multiple
+            self.tx_pending.append(lambda: self._ack(tag, multiple))
+            return
+        self._ack(m.delivery_tag, m.multiple)
+
+    def _ack(self, tag: int, multiple: bool) -> None:
+        for _, (q, c, entry) in self._take(tag, multiple):
+            q.settled(entry, c)
+            self.stat_ack += 1
+        self.needs_drain = True
+
+    def _take_checked_for_tx(self, tag: int, multiple: bool) -> None:
+        if not multiple and tag not in self.unacked:
+            raise precondition(f"unknown delivery tag {tag}")
+
+    def basic_reject(self, m: spec.BasicReject) -> None:
+        tag, requeue = m.delivery_tag, m.requeue
+        if self.tx:
+            self._take_checked_for_tx(tag, False)
+            self.tx_pending.append(lambda: self._reject(tag, False, requeue))
+            return
+        self._reject(tag, False, requeue)
+
+    def basic_nack(self, m: spec.BasicNack) -> None:
+        tag, multiple, requeue = m.delivery_tag, m.multiple, m.requeue
+        if self.tx:
+            self._take_checked_for_tx(tag, multiple)
+            self.tx_pending.append(lambda: self._reject(tag, multiple, requeue))
+            return
+        self._reject(tag, multiple, requeue)
+
+    def _reject(self, tag: int, multiple: bool, requeue: bool) -> None:
+        taken = self._take(tag, multiple)
+        if requeue:
+            self._requeue([u for _, u in taken])
+        else:
+            touched: dict[int, Queue] = {}
+            for _, (q, c, entry) in taken:
+                q.reject_dropped(entry, c)
+                touched[id(q)] = q
+            for q in touched.values():
+                self.conn.after_queue_op(q)
+        self.needs_drain = True
+
+    def _requeue(self, items: list[Unacked]) -> None:
+        by_queue: dict[int, tuple[Queue, list[Entry], dict[int, Consumer | None]]] = {}
+        for q, c, entry in items:
+            slot = by_queue.get(id(q))
+            if slot is None:
+                slot = by_queue[id(q)] = (q, [], {})
+            slot[1].append(entry)
+            slot[2][id(entry)] = c
+        for q, entries, owners in by_queue.values():
+            q.requeue(entries, lambda e, owners=owners: owners.get(id(e)))  # type: ignore[misc]
+            q.drain(self.now)
+            self.conn.after_queue_op(q)
+
+    def basic_recover(self, m: spec.BasicRecover) -> None:
+        self._recover(m.requeue)
+        self.send(spec.BasicRecoverOk())
+
+    def basic_recover_async(self, m: spec.BasicRecoverAsync) -> None:
+        self._recover(m.requeue)
+
+    def _recover(self, requeue: bool) -> None:
+        if not requeue:
+            raise AMQPError(Code.NOT_IMPLEMENTED, "requeue=false")
+        items = list(self.unacked.values())
+        self.unacked.clear()
+        self.unacked_count = 0
+        self._requeue(items)
+
+    # --- basic class: publishing -------------------------------------------------------------
+
+    def publish(self, m: spec.BasicPublish, properties_raw: bytes, body: bytes) -> None:
+        """basic.publish with its content: route, enqueue, confirm or return."""
+        vhost = self.vhost
+        name = m.exchange
+        ex = self._write_ok.get(name)
+        if ex is None or vhost.exchanges.get(name) is not ex:
+            self.conn.has_published = True
+            ex = vhost.exchanges.get(name)
+            if ex is None:
+                raise not_found("exchange", name, vhost.name)
+            self._check("write", "exchange", name)
+            if ex.internal:
+                raise AMQPError(
+                    Code.ACCESS_REFUSED,
+                    f"cannot publish to internal exchange '{name}' in vhost '{vhost.name}'",
+                )
+            self._write_ok[name] = ex
+        try:
+            msg = Message(name, m.routing_key, properties_raw, body)
+        except ValueError as e:
+            raise precondition(f"invalid expiration '{e}'") from None
+        if msg.properties_raw != b"\x00\x00":
+            uid = msg.props.user_id
+            if uid is not None and uid != self.conn.user:
+                raise precondition(
+                    f"user_id property set to '{uid}' but authenticated user was '{self.conn.user}'"
+                )
+        if self.confirm:
+            self.publish_seq += 1
+        if self.tx:
+            seq = self.publish_seq
+            self.tx_pending.append(lambda: self._route(ex, msg, m.mandatory, seq))
+            return
+        self._route(ex, msg, m.mandatory, self.publish_seq)
+
+    def _route(self, ex: Exchange, msg: Message, mandatory: bool, seq: int) -> None:
+        self.stat_publish += 1
+        ex.stat_publish_in += 1
+        queues = self.vhost.route(ex, msg)
+        now = self.now
+        rejected = False
+        if queues:
+            ex.stat_publish_out += 1
+            for q in queues:
+                if not q.publish(msg, now):
+                    rejected = True
+                if q.dead_letters:
+                    self.vhost.dead_letter(q, now)
+            self.conn.message_routed(msg, queues)
+        else:
+            self.stat_unroutable += 1
+            self.vhost.stat_unroutable += 1
+            if mandatory:
+                self.conn.write(
+                    encode_basic_return(
+                        self.number,
+                        Code.NO_ROUTE,
+                        "NO_ROUTE",
+                        msg.exchange_b,
+                        msg.routing_key_b,
+                        msg.properties_raw,
+                        msg.body,
+                        self.conn.frame_max,
+                    )
+                )
+        if self.confirm:
+            if rejected:
+                self._flush_confirms()
+                self.conn.write(encode_basic_nack(self.number, seq, False, False))
+                self.confirm_upto = seq
+                self._confirm_sent = seq
+            else:
+                self.confirm_upto = seq
+                self.conn.pending_confirms.add(self)
+
+    _confirm_sent = 0
+
+    def _flush_confirms(self) -> None:
+        upto = self.confirm_upto
+        if upto > self._confirm_sent:
+            multiple = upto - self._confirm_sent > 1
+            self.conn.write(encode_basic_ack(self.number, upto, multiple))
+            self.stat_confirm += upto - self._confirm_sent
+            self._confirm_sent = upto
+
+    def flush_confirms(self) -> None:
+        self._flush_confirms()
+
+    def confirm_select(self, m: spec.ConfirmSelect) -> None:
+        if self.tx:
+            raise precondition("cannot switch from tx to confirm mode")
+        self.confirm = True
+        if not m.no_wait:
+            self.send(spec.ConfirmSelectOk())
+
+    # --- tx class ------------------------------------------------------------------------------
+
+    def tx_select(self, m: spec.TxSelect) -> None:
+        if self.confirm:
+            raise precondition("cannot switch from confirm to tx mode")
+        self.tx = True
+        self.send(spec.TxSelectOk())
+
+    def tx_commit(self, m: spec.TxCommit) -> None:
+        if not self.tx:
+            raise precondition("channel is not transactional")
+        pending = self.tx_pending
+        self.tx_pending = []
+        for op in pending:
+            op()
+        self.send(spec.TxCommitOk())
+
+    def tx_rollback(self, m: spec.TxRollback) -> None:
+        if not self.tx:
+            raise precondition("channel is not transactional")
+        self.tx_pending = []
+        self.send(spec.TxRollbackOk())
+
+    # --- channel class ---------------------------------------------------------------------------
+
+    def channel_flow(self, m: spec.ChannelFlow) -> None:
+        self.flow_active = m.active
+        self.send(spec.ChannelFlowOk(m.active))
+        if m.active:
+            self.needs_drain = True
+
+    def drain(self) -> None:
+        """Offer messages again to this channel's consumers (credit was freed)."""
+        self.needs_drain = False
+        now = self.now
+        seen: set[int] = set()
+        for c in list(self.consumers.values()):
+            q = c.queue
+            if id(q) in seen:
+                continue
+            seen.add(id(q))
+            q.drain(now)
+            self.conn.after_queue_op(q)
+
+    def close(self) -> None:
+        """Channel closed (by either side or with the connection): release everything."""
+        self.closing = True
+        now = self.now
+        for c in list(self.consumers.values()):
+            c.queue.remove_consumer(c, now)
+            self.conn.after_queue_op(c.queue)
+        self.consumers.clear()
+        items = list(self.unacked.values())
+        self.unacked.clear()
+        self.unacked_count = 0
+        if items:
+            self._requeue(items)
+        self.tx_pending = []
