@@ -394,7 +394,7 @@ def _decode_error(
         reason = "arguments truncated"
     else:
         reason = f"{end - o} bytes after the arguments"
-    return ProtocolError(_MALFORMED, f"cannot decode {cls.NAME}: {reason}", cls.CLASS_ID, cls.METHOD_ID)
+    return ProtocolError(_MALFORMED, f"cannot decode <<{reason} in {cls.NAME}>>", cls.CLASS_ID, cls.METHOD_ID)
 
 
 def _encode_error(method: Method, exc: Exception) -> ValueError:

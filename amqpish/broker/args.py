@@ -66,7 +66,8 @@ def amqp_type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
-        return "long"
+        # clients (pika, the Java client) send int32-range ints as 'I' (signedint)
+        return "signedint" if -(2**31) <= value < 2**31 else "long"
     if isinstance(value, str | bytes | bytearray):
         return "longstr"
     if isinstance(value, float):
@@ -556,11 +557,25 @@ def _check_equivalence(
         old = existing.get(key, _MISSING)
         got = new.get(key, _MISSING)
         if not _equivalent_value(key, old, got):
+            if old is not _MISSING and got is not _MISSING:
+                # both present: rabbit_misc compares bare values and prints them bare
+                shown_got, shown_old = _bare(got), _bare(old)
+            else:
+                shown_got = describe_value(got, got is not _MISSING)
+                shown_old = describe_value(old, old is not _MISSING)
             raise ArgumentError(
                 f"inequivalent arg '{key}' for {_rs(kind, name, vhost)}: "
-                f"received {describe_value(got, got is not _MISSING)} "
-                f"but current is {describe_value(old, old is not _MISSING)}"
+                f"received {shown_got} but current is {shown_old}"
             )
+
+
+def _bare(value: Any) -> str:
+    """``rabbit_misc:val/1`` of an untyped value: quoted, as ~s or ~p."""
+    if isinstance(value, str | bytes | bytearray):
+        shown = value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")
+    else:
+        shown = format_term(value)
+    return f"'{shown}'"
 
 
 def check_queue_args_equivalence(

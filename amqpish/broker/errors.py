@@ -50,7 +50,14 @@ class AMQPError(Exception):
             name = Code(self.code).name
         except ValueError:
             name = str(self.code)
-        return f"{name} - {self.text}"
+        if not self.text:
+            return name
+        full = f"{name} - {self.text}"
+        raw = full.encode()
+        if len(raw) > 255:
+            # a shortstr: cut as RabbitMQ does (252 bytes and "...")
+            return raw[:252].decode(errors="ignore") + "..."
+        return full
 
     def __str__(self) -> str:
         return self.reply_text

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from amqpish.codec import BasicProperties, decode_properties
+from amqpish.codec import BasicProperties, ProtocolError, decode_properties, encode_properties
 
 # Property-flag bits (AMQP 0-9-1 basic class) that the broker itself reads.
 _FLAG_HEADERS = 1 << 13
 _FLAG_DELIVERY_MODE = 1 << 12
 _FLAG_PRIORITY = 1 << 11
 _FLAG_EXPIRATION = 1 << 8
-_NEEDS_DECODE = _FLAG_HEADERS | _FLAG_DELIVERY_MODE | _FLAG_PRIORITY | _FLAG_EXPIRATION
 
 _EMPTY_PROPS = BasicProperties()
 
@@ -62,7 +61,11 @@ class Message:
         # per-message TTL in ms, or None; parsed once because queues consult it on enqueue
         self.ttl: int | None = None
         flags = (properties_raw[0] << 8 | properties_raw[1]) if len(properties_raw) >= 2 else 0
-        if flags & _NEEDS_DECODE:
+        if flags:
+            # Decoded once at publish, as RabbitMQ does: malformed properties are the
+            # publisher's error (ProtocolError), not a surprise for a consumer later.
+            if flags & 1:
+                raise ProtocolError(541, "property flags continuation bit set")
             p = self.props
             self.persistent = p.delivery_mode == 2
             self.priority = p.priority or 0
@@ -85,10 +88,28 @@ class Message:
         return self.props.headers
 
 
+def without_header(msg: Message, name: str) -> Message:
+    """A copy of ``msg`` without one header (BCC is never delivered, as in RabbitMQ)."""
+    props = msg.props
+    headers = dict(props.headers or {})
+    headers.pop(name, None)
+    new_props = BasicProperties(
+        **{slot: getattr(props, slot) for slot in BasicProperties.__slots__ if slot != "headers"},
+        headers=headers,
+    )
+    return Message(
+        msg.exchange, msg.routing_key, encode_properties(new_props), msg.body, msg.id, new_props
+    )
+
+
 def parse_expiration(value: str) -> int | None:
     """RabbitMQ accepts only a non-negative integer string; anything else is a 406."""
     if not value.isdigit():
-        raise ValueError(value)
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f"invalid expiration '{value}': no_integer") from None
+        raise ValueError(f"invalid expiration '{value}': {{value_negative,{n}}}")
     return int(value)
 
 

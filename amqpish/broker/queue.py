@@ -169,6 +169,8 @@ class Queue:
         self.schedule = schedule
         self.consumers: list[Consumer] = []
         self._rr = 0
+        # some consumer has x-priority: delivery prefers the highest that can take
+        self.prioritized = False
         self.unacked_count = 0
         self.ready_bytes = 0
         self.unacked_bytes = 0
@@ -306,6 +308,8 @@ class Queue:
             return c if c.can_take() else None
         if n == 0:
             return None
+        if self.prioritized:
+            return self._next_prioritized()
         i = self._rr
         for _ in range(n):
             if i >= n:
@@ -314,6 +318,21 @@ class Queue:
             i += 1
             if c.can_take():
                 self._rr = i
+                return c
+        return None
+
+    def _next_prioritized(self) -> Consumer | None:
+        """The first consumer that can take, in priority order; it then moves to the
+        back of its priority group, which makes equal priorities round-robin."""
+        consumers = self.consumers
+        for i, c in enumerate(consumers):
+            if c.can_take():
+                j = i + 1
+                while j < len(consumers) and consumers[j].priority == c.priority:
+                    j += 1
+                if j - 1 > i:
+                    del consumers[i]
+                    consumers.insert(j - 1, c)
                 return c
         return None
 
@@ -407,16 +426,30 @@ class Queue:
         head = ready[0] if ready else None
         if head is not None and head.expires_at is not None:
             self._set_timer(head.expires_at)
+        if self.max_length is not None or self.max_length_bytes is not None:
+            # requeued messages count against the limit like any other (drop-head)
+            self._enforce_limits()
 
     # --- consumers --------------------------------------------------------------------
 
     def add_consumer(self, consumer: Consumer, now: float) -> None:
-        if self.consumers and (consumer.exclusive or any(c.exclusive for c in self.consumers)):
+        if (self.consumers or self.single_active) and (
+            consumer.exclusive or any(c.exclusive for c in self.consumers)
+        ):
             raise AMQPError(
                 Code.ACCESS_REFUSED,
                 f"queue '{self.name}' in vhost '{self.vhost}' in exclusive use",
             )
-        self.consumers.append(consumer)
+        consumers = self.consumers
+        if consumer.priority or self.prioritized:
+            # kept sorted by descending priority; FIFO among equals
+            self.prioritized = True
+            i = len(consumers)
+            while i > 0 and consumers[i - 1].priority < consumer.priority:
+                i -= 1
+            consumers.insert(i, consumer)
+        else:
+            consumers.append(consumer)
         if self.single_active:
             consumer.active = len(self.consumers) == 1
         self.had_consumers = True

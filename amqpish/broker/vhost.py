@@ -39,6 +39,7 @@ STANDARD_EXCHANGES = (
     ("amq.topic", "topic"),
     ("amq.headers", "headers"),
     ("amq.match", "headers"),
+    ("amq.rabbitmq.trace", "topic"),
 )
 EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
 
@@ -150,7 +151,9 @@ class VHost:
         default.router = _DefaultRouter(self.queues)
         self.exchanges[""] = default
         for ex_name, ex_type in STANDARD_EXCHANGES:
-            self.exchanges[ex_name] = Exchange(name, ex_name, ex_type, durable=True)
+            self.exchanges[ex_name] = Exchange(
+                name, ex_name, ex_type, durable=True, internal=ex_name == "amq.rabbitmq.trace"
+            )
 
     # --- exchanges ------------------------------------------------------------------
 
@@ -165,19 +168,22 @@ class VHost:
         internal: bool = False,
         arguments: dict[str, Any] | None = None,
     ) -> Exchange:
+        if name == "":
+            raise AMQPError(Code.ACCESS_REFUSED, "operation not permitted on the default exchange")
         ex = self.exchanges.get(name)
         if passive:
             if ex is None:
                 raise not_found("exchange", name, self.name)
             return ex
-        if name == "":
-            raise AMQPError(Code.ACCESS_REFUSED, "operation not permitted on the default exchange")
         if name.startswith("amq.") and ex is None:
             raise AMQPError(
                 Code.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
             )
         if type_ not in EXCHANGE_TYPES:
-            raise AMQPError(Code.COMMAND_INVALID, f"unknown exchange type '{type_}'")
+            # RabbitMQ says "invalid" when the name is a known atom (a case variant of a
+            # real type, in practice) and "unknown" otherwise
+            word = "invalid" if type_.lower() in EXCHANGE_TYPES else "unknown"
+            raise AMQPError(Code.COMMAND_INVALID, f"{word} exchange type '{type_}'")
         args = arguments or {}
         if ex is not None:
             what = "exchange"
@@ -191,16 +197,15 @@ class VHost:
                 )
             if ex.internal != internal:
                 raise _inequivalent(what, name, self.name, "internal", internal, ex.internal)
-            if args.get("alternate-exchange") != ex.arguments.get("alternate-exchange"):
-                raise _inequivalent(
-                    what,
-                    name,
-                    self.name,
-                    "alternate-exchange",
-                    args.get("alternate-exchange"),
-                    ex.arguments.get("alternate-exchange"),
-                )
+            try:
+                qargs.check_exchange_args_equivalence(ex.arguments, args, name, self.name)
+            except qargs.ArgumentError as e:
+                raise precondition(str(e)) from None
             return ex
+        try:
+            qargs.validate_exchange_args(args, name, self.name)
+        except qargs.ArgumentError as e:
+            raise precondition(str(e)) from None
         ex = Exchange(
             self.name,
             name,
@@ -211,15 +216,16 @@ class VHost:
             arguments=args,
         )
         self.exchanges[name] = ex
+        self.apply_exchange_policy(ex)
         return ex
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
-        if name == "" or name.startswith("amq."):
+        if name == "":
+            raise AMQPError(Code.ACCESS_REFUSED, "operation not permitted on the default exchange")
+        if name.startswith("amq."):
             raise AMQPError(
                 Code.ACCESS_REFUSED,
-                "operation not permitted on the default exchange"
-                if name == ""
-                else f"exchange name '{name}' contains reserved prefix 'amq.*'",
+                f"deletion of system exchange '{name}' in vhost '{self.name}' not allowed",
             )
         ex = self.exchanges.get(name)
         if ex is None:
@@ -265,7 +271,7 @@ class VHost:
             return q, False
         if q is not None:
             self._check_exclusive(q, owner)
-            if q.exclusive_owner is None and exclusive:
+            if (q.exclusive_owner is not None) != exclusive:
                 raise resource_locked(name, self.name)
             if q.durable != durable:
                 raise _inequivalent("queue", name, self.name, "durable", durable, q.durable)
@@ -274,10 +280,10 @@ class VHost:
                     "queue", name, self.name, "auto_delete", auto_delete, q.auto_delete
                 )
             args = arguments or {}
-            qargs_mismatch = qargs.queue_args_mismatch(q.arguments, args)
-            if qargs_mismatch is not None:
-                arg, got, cur = qargs_mismatch
-                raise _inequivalent("queue", name, self.name, arg, got, cur)
+            try:
+                qargs.check_queue_args_equivalence(q.arguments, args, name, self.name)
+            except qargs.ArgumentError as e:
+                raise precondition(str(e)) from None
             q.touch(now)
             return q, False
         if not name:
@@ -327,7 +333,7 @@ class VHost:
         if if_unused and q.consumers:
             raise precondition(f"queue '{name}' in vhost '{self.name}' in use")
         if if_empty and q.message_count:
-            raise precondition(f"queue '{name}' in vhost '{self.name}' is not empty")
+            raise precondition(f"queue '{name}' in vhost '{self.name}' not empty")
         return self.remove_queue(q)
 
     def remove_queue(self, q: Queue) -> tuple[int, list[Any]]:
@@ -385,13 +391,10 @@ class VHost:
         *,
         owner: object,
     ) -> None:
+        # RabbitMQ 3.x answers unbind-ok whatever is missing, even for another
+        # connection's exclusive queue: there is nothing to unbind.
         if source == "":
             raise AMQPError(Code.ACCESS_REFUSED, "operation not permitted on the default exchange")
-        if destination_type == "queue":
-            self.get_queue(destination, owner)
-        else:
-            self.get_exchange(destination)
-        self.get_exchange(source)
         key = Binding(source, destination, destination_type, routing_key, arguments or {}).key
         if key in self.bindings:
             self._remove_binding(key)
@@ -478,9 +481,22 @@ class VHost:
         pol = match_policy(self.policies.values(), q.name, "queues")
         q.configure(q.arguments, pol.get("definition", {}) if pol else {})
 
+    def apply_exchange_policy(self, ex: Exchange) -> None:
+        from amqpish.broker.policy import match_policy
+
+        if ex.name == "" or ex.name.startswith("amq."):
+            return
+        alt = ex.arguments.get("alternate-exchange")
+        if not isinstance(alt, str):
+            pol = match_policy(self.policies.values(), ex.name, "exchanges")
+            alt = pol.get("definition", {}).get("alternate-exchange") if pol else None
+        ex.alternate = alt if isinstance(alt, str) else None
+
     def apply_policies(self) -> None:
         for q in self.queues.values():
             self.apply_policy(q)
+        for ex in self.exchanges.values():
+            self.apply_exchange_policy(ex)
 
 
 def _without_cc(headers: dict[str, Any]) -> dict[str, Any]:

@@ -21,9 +21,11 @@ rabbit_framing_amqp_0_9_1):
   limit here is frame_max itself, not frame_max - 8;
 * a method frame on a channel that awaits a content header or body, a header
   or body frame that nothing awaits, a header with a non-zero weight or the
-  wrong class, a heartbeat on a non-zero channel: 505 UNEXPECTED_FRAME;
-* body frames exceeding the declared body size, a declared body size over
-  ``max_body_size`` (RabbitMQ's hard 512 MiB ?MAX_MSG_SIZE): 501;
+  wrong class, a heartbeat on a non-zero channel, body frames exceeding the
+  declared body size: 505 UNEXPECTED_FRAME;
+* a declared body size over ``max_body_size`` (RabbitMQ's hard 512 MiB
+  ?MAX_MSG_SIZE): 501;
+* frame-level errors carry RabbitMQ's text "type N, all octets = <<...>>".
 * undecodable method arguments: 501 with class and method id (see spec.py);
 * unknown class/method id: 540 NOT_IMPLEMENTED. RabbitMQ has no reply code
   for this: its lookup exits and the connection is dropped without a
@@ -77,6 +79,12 @@ class _Pending:
         self.remaining = -1
         self.properties_raw = b""
         self.chunks: list[bytes] = []
+
+
+def _octets(code: int, ftype: int, buf: bytes, off: int, end: int) -> ProtocolError:
+    """RabbitMQ's text for a frame it cannot accept: the type and the frame's octets."""
+    payload = bytes(buf[off + 7 : min(end, off + 7 + 32)])
+    return ProtocolError(code, f"type {ftype}, all octets = <<{payload.hex()}>>")
 
 
 def _unexpected(text: str, method: Method) -> ProtocolError:
@@ -185,22 +193,17 @@ class Decoder:
                 self._need = 7
                 return off
             if size > limit:
-                raise ProtocolError(
-                    _FRAME_ERROR,
-                    f"type {ftype}, frame size {size} exceeds frame_max {frame_max}",
-                )
+                raise _octets(_FRAME_ERROR, ftype, buf, off, off + 7)
             end = off + 7 + size  # the end octet
             if end >= n:
                 self._need = size + 8
                 return off
             if buf[end] != 206:
-                raise ProtocolError(
-                    _FRAME_ERROR, f"type {ftype}, invalid frame end marker {buf[end]:#04x}"
-                )
+                raise _octets(_FRAME_ERROR, ftype, buf, off, end)
 
             if ftype == 1:
                 if size < 4:
-                    raise ProtocolError(_FRAME_ERROR, f"method frame too short ({size} bytes)")
+                    raise _octets(_FRAME_ERROR, ftype, buf, off, end)
                 cls = methods.get(index)
                 if cls is None:
                     raise ProtocolError(
@@ -258,6 +261,8 @@ class Decoder:
 
             if ftype == 3:
                 p = pending.get(channel)
+                if p is None and channel == 0:
+                    raise _octets(_UNEXPECTED_FRAME, ftype, buf, off, end)
                 if p is None:
                     raise ProtocolError(
                         _UNEXPECTED_FRAME, "expected method frame, got non method frame instead"
@@ -265,11 +270,8 @@ class Decoder:
                 if p.remaining < 0:
                     raise _await_error(p)
                 if size > p.remaining:
-                    raise ProtocolError(
-                        _FRAME_ERROR,
-                        "content body frame exceeds remaining content size",
-                        p.method.CLASS_ID,
-                        p.method.METHOD_ID,
+                    raise _unexpected(
+                        "expected content body, got non content body frame instead", p.method
                     )
                 p.chunks.append(buf[off + 7 : end])
                 p.remaining -= size
@@ -280,6 +282,8 @@ class Decoder:
                     append(ContentMessage(channel, p.method, p.properties_raw, body))
             elif ftype == 2:
                 p = pending.get(channel)
+                if p is None and channel == 0:
+                    raise _octets(_UNEXPECTED_FRAME, ftype, buf, off, end)
                 if p is None:
                     raise ProtocolError(
                         _UNEXPECTED_FRAME, "expected method frame, got non method frame instead"
@@ -315,12 +319,12 @@ class Decoder:
                     p.remaining = body_size
             elif ftype == 8:
                 if size:
-                    raise ProtocolError(_FRAME_ERROR, f"heartbeat frame with a {size}-byte payload")
+                    raise _octets(_FRAME_ERROR, ftype, buf, off, end)
                 if channel:
-                    raise ProtocolError(_UNEXPECTED_FRAME, f"heartbeat frame on channel {channel}")
+                    raise _octets(_UNEXPECTED_FRAME, ftype, buf, off, end)
                 append(_HEARTBEAT)
             else:
-                raise ProtocolError(_FRAME_ERROR, f"type {ftype}, unknown frame type")
+                raise _octets(_FRAME_ERROR, ftype, buf, off, end)
             off = end + 1
 
 

@@ -127,7 +127,7 @@ def _decode_error(
     else:
         reason = f"{end - o} bytes after the arguments"
     return ProtocolError(
-        _MALFORMED, f"cannot decode {cls.NAME}: {reason}", cls.CLASS_ID, cls.METHOD_ID
+        _MALFORMED, f"cannot decode <<{reason} in {cls.NAME}>>", cls.CLASS_ID, cls.METHOD_ID
     )
 
 

@@ -72,8 +72,6 @@ class AMQPConnection:
                     nursery.cancel_scope.cancel()
         finally:
             self.server.connections.discard(self)
-            if s.state is State.RUNNING or s.state is State.CLOSING:
-                log.info("connection_closed", peer=s.name, user=s.user, vhost=s.vhost_name)
             s.connection_lost()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await self.stream.aclose()

@@ -154,13 +154,17 @@ class Server:
                 tls_sock: Any = tls_listeners[0].transport_listener
                 self.addresses["amqps"] = tls_sock.socket.getsockname()[:2]
                 nursery.start_soon(trio.serve_listeners, self._handle, tls_listeners)
-            if cfg.http_port:
+            if cfg.http_port >= 0:  # 0: any free port (tests); negative: no management UI
                 try:
                     from management_ui.server import serve_management
                 except ImportError:
                     serve_management = None  # type: ignore[assignment]
                 if serve_management is not None:
-                    addr = await nursery.start(serve_management, self, cfg.http_host, cfg.http_port)
+                    from amqpish.server.view import make_view
+
+                    view = make_view(self)
+                    await nursery.start(view.sampler.serve)
+                    addr = await nursery.start(serve_management, view, cfg.http_host, cfg.http_port)
                     self.addresses["http"] = addr
             log.info(
                 "broker_ready",

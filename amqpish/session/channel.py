@@ -18,10 +18,11 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from amqpish.broker.args import amqp_type_name
 from amqpish.broker.consumers import ChannelCredit, Consumer
 from amqpish.broker.errors import AMQPError, Code, not_found, precondition
 from amqpish.broker.exchange import Exchange
-from amqpish.broker.message import Entry, Message
+from amqpish.broker.message import Entry, Message, without_header
 from amqpish.broker.queue import Queue
 from amqpish.codec import spec
 from amqpish.codec.frames import (
@@ -32,6 +33,7 @@ from amqpish.codec.frames import (
     encode_basic_return,
     encode_method,
 )
+from amqpish.session import direct_reply
 
 if TYPE_CHECKING:
     from amqpish.session.connection import ConnectionSession
@@ -60,6 +62,9 @@ class ChannelSession(ChannelCredit):
         self.tx_pending: list[Callable[[], None]] = []
         self.closing = False
         self.needs_drain = False
+        self.reply_token: str | None = None
+        self.reply_tag = ""
+        self.reply_tag_b = b""
         self.stat_publish = 0
         self.stat_confirm = 0
         self.stat_unroutable = 0
@@ -222,10 +227,11 @@ class ChannelSession(ChannelCredit):
         n, consumers = self.vhost.delete_queue(
             name, owner=self.conn, if_unused=m.if_unused, if_empty=m.if_empty
         )
-        if q is not None:
-            self.conn.queue_deleted(q, consumers)
+        # delete-ok first: RabbitMQ's consumers hear of the deletion afterwards
         if not m.no_wait:
             self.send(spec.QueueDeleteOk(n))
+        if q is not None:
+            self.conn.queue_deleted(q, consumers)
 
     # --- basic class: consuming ------------------------------------------------------------
 
@@ -240,12 +246,21 @@ class ChannelSession(ChannelCredit):
         self.needs_drain = True
 
     def basic_consume(self, m: spec.BasicConsume) -> None:
+        if m.queue == direct_reply.PSEUDO_QUEUE:
+            self._consume_replies(m)
+            return
         name = self._queue_name(m.queue)
         self._check("read", "queue", name)
         q = self.vhost.get_queue(name, self.conn)
         tag = m.consumer_tag or _consumer_tag()
         if tag in self.consumers:
             raise AMQPError(Code.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+        priority = m.arguments.get("x-priority", 0) if m.arguments else 0
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise precondition(
+                f"invalid arg 'x-priority' for queue '{q.name}' in vhost '{q.vhost}': "
+                f'"expected integer, got {amqp_type_name(priority)}"'
+            )
         c = Consumer(
             tag,
             q,
@@ -255,6 +270,7 @@ class ChannelSession(ChannelCredit):
             prefetch=self.consumer_prefetch,
             args=m.arguments,
         )
+        c.priority = priority
         q.add_consumer(c, self.now)
         self.consumers[tag] = c
         if not m.no_wait:
@@ -262,7 +278,48 @@ class ChannelSession(ChannelCredit):
         q.drain(self.now)
         self.conn.after_queue_op(q)
 
+    def _consume_replies(self, m: spec.BasicConsume) -> None:
+        if not m.no_ack:
+            raise precondition("reply consumer cannot acknowledge")
+        if self.reply_token is not None:
+            raise precondition("reply consumer already set")
+        tag = m.consumer_tag or _consumer_tag()
+        self.reply_token = direct_reply.register(self)
+        self.reply_tag = tag
+        self.reply_tag_b = tag.encode()
+        if not m.no_wait:
+            self.send(spec.BasicConsumeOk(tag))
+
+    def deliver_reply(self, msg: Message) -> None:
+        """A reply for this channel's direct reply-to consumer (no-ack, untracked)."""
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        self.stat_deliver += 1
+        self.conn.write(
+            encode_basic_deliver(
+                self.number,
+                self.reply_tag_b,
+                tag,
+                False,
+                msg.exchange_b,
+                msg.routing_key_b,
+                msg.properties_raw,
+                msg.body,
+                self.conn.frame_max,
+            )
+        )
+
+    def _drop_replies(self) -> None:
+        if self.reply_token is not None:
+            direct_reply.unregister(self.reply_token)
+            self.reply_token = None
+
     def basic_cancel(self, m: spec.BasicCancel) -> None:
+        if self.reply_token is not None and m.consumer_tag == self.reply_tag:
+            self._drop_replies()
+            if not m.no_wait:
+                self.send(spec.BasicCancelOk(m.consumer_tag))
+            return
         c = self.consumers.pop(m.consumer_tag, None)
         if c is not None:
             q = c.queue
@@ -436,6 +493,8 @@ class ChannelSession(ChannelCredit):
 
     def publish(self, m: spec.BasicPublish, properties_raw: bytes, body: bytes) -> None:
         """basic.publish with its content: route, enqueue, confirm or return."""
+        if m.immediate:
+            raise AMQPError(Code.NOT_IMPLEMENTED, "immediate=true")
         vhost = self.vhost
         name = m.exchange
         ex = self._write_ok.get(name)
@@ -454,7 +513,7 @@ class ChannelSession(ChannelCredit):
         try:
             msg = Message(name, m.routing_key, properties_raw, body)
         except ValueError as e:
-            raise precondition(f"invalid expiration '{e}'") from None
+            raise precondition(str(e)) from None
         if msg.properties_raw != b"\x00\x00":
             uid = msg.props.user_id
             if uid is not None and uid != self.conn.user:
@@ -472,7 +531,28 @@ class ChannelSession(ChannelCredit):
     def _route(self, ex: Exchange, msg: Message, mandatory: bool, seq: int) -> None:
         self.stat_publish += 1
         ex.stat_publish_in += 1
+        bcc = False
+        if msg.properties_raw != b"\x00\x00":
+            headers = msg.headers
+            bcc = headers is not None and "BCC" in headers
+            if msg.props.reply_to == direct_reply.PSEUDO_QUEUE:
+                if self.reply_token is None:
+                    raise precondition("fast reply consumer does not exist")
+                msg = direct_reply.with_reply_to(msg, direct_reply.PREFIX + self.reply_token)
+        if not ex.name and msg.routing_key.startswith(direct_reply.PREFIX):
+            target = direct_reply.lookup(msg.routing_key)
+            if target is not None:
+                target.deliver_reply(msg)
+                if target.conn is not self.conn:
+                    target.conn.hooks.wake(target.conn)
+            if self.confirm:
+                self.confirm_upto = seq
+                self.conn.pending_confirms.add(self)
+            return
         queues = self.vhost.route(ex, msg)
+        if bcc:
+            # BCC routes but is never delivered, as in RabbitMQ
+            msg = without_header(msg, "BCC")
         now = self.now
         rejected = False
         if queues:
@@ -555,10 +635,10 @@ class ChannelSession(ChannelCredit):
     # --- channel class ---------------------------------------------------------------------------
 
     def channel_flow(self, m: spec.ChannelFlow) -> None:
-        self.flow_active = m.active
-        self.send(spec.ChannelFlowOk(m.active))
-        if m.active:
-            self.needs_drain = True
+        # RabbitMQ 3.x refuses client-initiated flow control (it uses credit instead)
+        if not m.active:
+            raise AMQPError(Code.NOT_IMPLEMENTED, "active=false")
+        self.send(spec.ChannelFlowOk(True))
 
     def drain(self) -> None:
         """Offer messages again to this channel's consumers (credit was freed)."""
@@ -576,6 +656,7 @@ class ChannelSession(ChannelCredit):
     def close(self) -> None:
         """Channel closed (by either side or with the connection): release everything."""
         self.closing = True
+        self._drop_replies()
         now = self.now
         for c in list(self.consumers.values()):
             c.queue.remove_consumer(c, now)

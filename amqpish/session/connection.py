@@ -33,7 +33,7 @@ from amqpish.broker.errors import AMQPError, Code
 from amqpish.broker.message import Message
 from amqpish.broker.queue import Queue
 from amqpish.broker.vhost import VHost
-from amqpish.codec import Decoder, spec
+from amqpish.codec import Decoder, ProtocolError, spec
 from amqpish.codec.events import ContentMessage, DecodeError, Heartbeat, MethodFrame, ProtocolHeader
 from amqpish.codec.frames import encode_method
 from amqpish.codec.values import decode_table
@@ -89,7 +89,7 @@ SERVER_CAPABILITIES = {
     "consumer_priorities": True,
     "authentication_failure_close": True,
     "per_consumer_qos": True,
-    "direct_reply_to": False,
+    "direct_reply_to": True,
 }
 
 
@@ -147,6 +147,7 @@ class ConnectionSession:
         self.vhost_name = ""
         self.client_properties: dict[str, Any] = {}
         self.cancel_notify = False
+        self.auth_failure_close = False
         self.blocked_notify = False
         self.channel_max = channel_max
         self.frame_max = frame_max
@@ -210,7 +211,7 @@ class ConnectionSession:
         except Exception:
             # A bug must cost one connection, never the broker: 541 and a logged traceback.
             log.exception("internal_error", peer=self.name, code=541)
-            self.connection_error(Code.INTERNAL_ERROR, "internal error")
+            self.connection_error(Code.INTERNAL_ERROR, "")
         self.end_of_batch()
 
     def _dispatch(self, events: list[Any]) -> None:
@@ -226,10 +227,13 @@ class ConnectionSession:
                 m = ev.method
                 try:
                     if type(m) is not spec.BasicPublish:
-                        raise AMQPError(Code.COMMAND_INVALID, f"unexpected method {m.NAME}")
+                        raise AMQPError(Code.COMMAND_INVALID, "unimplemented method")
                     ch.publish(m, ev.properties_raw, ev.body)
                 except AMQPError as e:
                     self._error(e, ch, m)
+                except ProtocolError:
+                    # RabbitMQ's channel crashes on undecodable properties: 541, no text
+                    self.connection_error(Code.INTERNAL_ERROR, "")
             elif t is MethodFrame:
                 self._on_method(ev.channel, ev.method)
             elif t is Heartbeat:
@@ -275,8 +279,17 @@ class ConnectionSession:
         if channel in self.closing_channels:
             return
         if self.state is not State.RUNNING:
+            # frames on a channel before connection.open-ok (RabbitMQ's text)
             self.connection_error(
-                Code.COMMAND_INVALID, f"expected handshake method, got {method.NAME}"
+                Code.UNEXPECTED_FRAME, f"type 1, all octets = <<{method.encode_args().hex()}>>"
+            )
+            return
+        if channel == 0:
+            self.connection_error(
+                Code.CHANNEL_ERROR,
+                "unexpected method in connection state running",
+                method.CLASS_ID,
+                method.METHOD_ID,
             )
             return
         self.connection_error(
@@ -301,7 +314,7 @@ class ConnectionSession:
                 self.connection_error(e.code, e.text, m.CLASS_ID, m.METHOD_ID)
             return
         if state is not State.RUNNING:
-            self.connection_error(Code.COMMAND_INVALID, f"unexpected method {m.NAME}")
+            self._on_orphan(channel, m)
             return
         if channel in self.closing_channels:
             if type(m) is spec.ChannelCloseOk:
@@ -312,12 +325,12 @@ class ConnectionSession:
         ch = self.channels.get(channel)
         if ch is None:
             if type(m) is spec.ChannelOpen:
-                if channel > self.channel_max:
+                # RabbitMQ limits how many channels are open, not their numbers
+                if self.channel_max and len(self.channels) >= self.channel_max:
                     self.connection_error(
                         Code.NOT_ALLOWED,
-                        f"channel number {channel} exceeds channel_max {self.channel_max}",
-                        m.CLASS_ID,
-                        m.METHOD_ID,
+                        f"number of channels opened ({len(self.channels)}) has reached "
+                        f"the negotiated channel_max ({self.channel_max})",
                     )
                     return
                 self.channels[channel] = ChannelSession(self, channel)
@@ -334,14 +347,12 @@ class ConnectionSession:
                 self.send_method(channel, spec.ChannelCloseOk())
             elif type(m) is spec.ChannelOpen:
                 raise AMQPError(Code.CHANNEL_ERROR, "second 'channel.open' seen")
-            elif type(m) is spec.ChannelCloseOk:
-                pass
-            elif m.CLASS_ID == spec.CLASS_CONNECTION:
-                raise AMQPError(
-                    Code.COMMAND_INVALID, f"connection method {m.NAME} on channel {channel}"
-                )
+            elif type(m) is spec.AccessRequest:
+                # a 0-8 leftover that clients still send; RabbitMQ answers ticket 1
+                self.send_method(channel, spec.AccessRequestOk(reserved_1=1))
             else:
-                raise AMQPError(Code.COMMAND_INVALID, f"unexpected method {m.NAME}")
+                # includes an unsolicited channel.close-ok and connection methods
+                raise AMQPError(Code.COMMAND_INVALID, "unimplemented method")
         except AMQPError as e:
             self._error(e, ch, m)
 
@@ -356,15 +367,17 @@ class ConnectionSession:
             self._tune_ok(m)
         elif isinstance(m, spec.ConnectionOpen) and state is State.OPEN:
             self._open(m)
-        elif t is spec.ConnectionClose:
+        elif isinstance(m, spec.ConnectionClose):
             self.send_method(0, spec.ConnectionCloseOk())
-            self._set_closed()
+            self._set_closed(f"client closed: {m.reply_code} {m.reply_text}")
         elif t is spec.ConnectionCloseOk:
             self._set_closed()
         elif t is spec.ConnectionBlocked or t is spec.ConnectionUnblocked:
             raise AMQPError(Code.COMMAND_INVALID, f"unexpected method {m.NAME}")
         elif state is State.RUNNING and t is spec.ConnectionUpdateSecret:
             self.send_method(0, spec.ConnectionUpdateSecretOk())
+        elif state is State.RUNNING:
+            raise AMQPError(Code.CHANNEL_ERROR, "unexpected method in connection state running")
         else:
             raise AMQPError(
                 Code.COMMAND_INVALID, f"unexpected method {m.NAME} in state {state.value}"
@@ -376,11 +389,13 @@ class ConnectionSession:
         if isinstance(caps, dict):
             self.cancel_notify = bool(caps.get("consumer_cancel_notify"))
             self.blocked_notify = bool(caps.get("connection.blocked"))
+            self.auth_failure_close = bool(caps.get("authentication_failure_close"))
         self.auth_mechanism = m.mechanism
         if m.mechanism == "PLAIN":
             parts = m.response.split(b"\x00")
-            if len(parts) != 3:
-                self._auth_failed(m.mechanism)
+            if len(parts) != 3 or parts[0] or not parts[1]:
+                # a malformed response is a handshake error, closed without a word
+                self._set_closed("malformed PLAIN response")
                 return
             username, password = (
                 parts[1].decode(errors="replace"),
@@ -392,6 +407,9 @@ class ConnectionSession:
                 table, _ = decode_table(len(resp).to_bytes(4, "big") + resp, 0)
             except Exception:
                 self._auth_failed(m.mechanism)
+                return
+            if "LOGIN" not in table or "PASSWORD" not in table:
+                self._set_closed("malformed AMQPLAIN response")
                 return
             username = _as_str(table.get("LOGIN"))
             password = _as_str(table.get("PASSWORD"))
@@ -420,11 +438,15 @@ class ConnectionSession:
 
     def _auth_failed(self, mechanism: str, username: str = "") -> None:
         log.warning("auth_failed", peer=self.name, user=username, mechanism=mechanism, code=403)
-        self.connection_error(
-            Code.ACCESS_REFUSED,
-            f"Login was refused using authentication mechanism {mechanism}. "
-            "For details see the broker logfile.",
-        )
+        if self.auth_failure_close:
+            # only clients that announce authentication_failure_close get a reason
+            text = AMQPError(
+                Code.ACCESS_REFUSED,
+                f"Login was refused using authentication mechanism {mechanism}. "
+                "For details see the broker logfile.",
+            ).reply_text
+            self.send_method(0, spec.ConnectionClose(Code.ACCESS_REFUSED, text, 0, 0))
+        self._set_closed("authentication failed")
 
     def _tune_ok(self, m: spec.ConnectionTuneOk) -> None:
         cmax = m.channel_max or 65535
@@ -440,6 +462,9 @@ class ConnectionSession:
                 Code.NOT_ALLOWED,
                 f"frame_max={fmax} < {spec.FRAME_MIN_SIZE} min size",
             )
+        if fmax == 0 and self.server_frame_max:
+            # 0 asks for "no limit", which is more than the server allows
+            raise AMQPError(Code.NOT_ALLOWED, f"frame_max=0 > {self.server_frame_max} max size")
         if fmax == 0 or fmax > self.server_frame_max:
             if fmax > self.server_frame_max:
                 raise AMQPError(
@@ -495,6 +520,12 @@ class ConnectionSession:
         if self.state in (State.CLOSING, State.CLOSED):
             return
         reply = AMQPError(code, text).reply_text
+        if self.state in (State.HEADER, State.START_OK, State.SECURE_OK, State.TUNE_OK):
+            # Before tune-ok RabbitMQ closes the socket without a word: the peer is not
+            # trusted yet and may not even speak AMQP.
+            log.warning("handshake_error", peer=self.name, code=code, text=reply)
+            self._set_closed()
+            return
         log.warning("connection_error", peer=self.name, user=self.user, code=code, text=reply)
         self.close_reason = (code, reply)
         self._release_all()
@@ -508,9 +539,20 @@ class ConnectionSession:
         else:
             self._set_closed()
 
-    def _set_closed(self) -> None:
+    def _set_closed(self, cause: str = "") -> None:
         if self.state is State.CLOSED:
             return
+        was = self.state
+        if cause or was in (State.RUNNING, State.CLOSING):
+            log.info(
+                "connection_closed",
+                peer=self.name,
+                user=self.user,
+                vhost=self.vhost_name,
+                reason=cause or (self.close_reason[1] if self.close_reason else "closed"),
+                recv_bytes=self.recv_bytes,
+                send_bytes=self.send_bytes,
+            )
         self._release_all()
         self.state = State.CLOSED
         self.closed = True
@@ -533,9 +575,7 @@ class ConnectionSession:
 
     def connection_lost(self) -> None:
         """The socket went away (or the runtime gave up on it)."""
-        if self.state is not State.CLOSED:
-            log.info("connection_closed", peer=self.name, user=self.user, reason="socket closed")
-        self._set_closed()
+        self._set_closed("socket closed" if self.state is State.RUNNING else "")
 
     # --- hooks used by channels ------------------------------------------------------------
 

@@ -138,7 +138,7 @@ def test_invalid_mode_text() -> None:
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (1, "Invalid x-match field type long (value 1); expected longstr"),
+        (1, "Invalid x-match field type signedint (value 1); expected longstr"),
         (True, "Invalid x-match field type bool (value true); expected longstr"),
         (None, "Invalid x-match field type void (value undefined); expected longstr"),
         (1.5, "Invalid x-match field type double (value 1.5); expected longstr"),

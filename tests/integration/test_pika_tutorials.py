@@ -288,3 +288,43 @@ def test_transactions_commit_and_rollback(conn: pika.BlockingConnection) -> None
     ch.tx_commit()
     assert ch.queue_declare(q, passive=True).method.message_count == 1
     ch.queue_delete(q)
+
+
+def test_rpc_with_direct_reply_to(broker: BrokerProcess) -> None:
+    server = pika.BlockingConnection(pika.URLParameters(broker.url))
+    sch = server.channel()
+    rpc_q = _name("rpc_direct")
+    sch.queue_declare(rpc_q, exclusive=True)
+
+    def on_request(ch, method, props, body):  # type: ignore[no-untyped-def]
+        assert props.reply_to.startswith("amq.rabbitmq.reply-to.")
+        ch.basic_publish(
+            "",
+            props.reply_to,
+            body.upper(),
+            pika.BasicProperties(correlation_id=props.correlation_id),
+        )
+
+    sch.basic_consume(rpc_q, on_request, auto_ack=True)
+    client = pika.BlockingConnection(pika.URLParameters(broker.url))
+    cch = client.channel()
+    replies: list[bytes] = []
+    cch.basic_consume("amq.rabbitmq.reply-to", lambda ch, m, p, b: replies.append(b), auto_ack=True)
+    cch.basic_publish(
+        "",
+        rpc_q,
+        b"hello",
+        pika.BasicProperties(reply_to="amq.rabbitmq.reply-to", correlation_id="1"),
+    )
+    while not replies:
+        server.process_data_events(time_limit=0.05)
+        client.process_data_events(time_limit=0.05)
+    assert replies == [b"HELLO"]
+    # without the reply consumer, reply_to=amq.rabbitmq.reply-to is a channel error
+    ch2 = client.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        ch2.basic_publish("", rpc_q, b"x", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+        ch2.queue_declare(rpc_q, passive=True)
+    assert exc.value.reply_code == 406
+    server.close()
+    client.close()
