@@ -93,10 +93,14 @@ class Server:
     # --- memory alarm --------------------------------------------------------------------
 
     async def wait_unblocked(self, s: ConnectionSession) -> None:
+        """A publishing connection stops being read until the alarm clears."""
+        self._notify_blocked(s)
+        await self._unblocked.wait()
+
+    def _notify_blocked(self, s: ConnectionSession) -> None:
         if s.blocked_notify and not s.blocked:
             s.blocked = True
             s.write(encode_method(0, spec.ConnectionBlocked("low on memory")))
-        await self._unblocked.wait()
 
     def set_memory_alarm(self, on: bool) -> None:
         if on == self.publishers_blocked:
@@ -105,6 +109,10 @@ class Server:
         log.warning("memory_alarm", state="set" if on else "cleared")
         if on:
             self._unblocked = trio.Event()
+            # tell publishers now, not at their next read: they may be waiting on us
+            for c in list(self.connections):
+                if c.session.has_published:
+                    self._notify_blocked(c.session)
         else:
             self._unblocked.set()
             for c in list(self.connections):

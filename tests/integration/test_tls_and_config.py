@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,9 +47,7 @@ tags = ["management"]
 
 def test_amqps_with_self_signed_certificate(tls_broker: BrokerProcess, ca: trustme.CA) -> None:
     ready = next(line for line in tls_broker.log_lines if "broker_ready" in line)
-    import json
-
-    host, port = json.loads(ready)["amqps"].rsplit(":", 1)
+    port = json.loads(ready)["amqps"].rsplit(":", 1)[1]
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     params = pika.ConnectionParameters(
