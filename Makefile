@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SRC := amqpish management_ui tests conformance tools
+SRC := amqpish management_ui tests conformance tools examples
 
 .PHONY: install run test lint typecheck pytest conformance conformance-rabbitmq bench clean
 
@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(SRC)
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy amqpish management_ui
+	$(VENV)/bin/mypy amqpish management_ui examples
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -q

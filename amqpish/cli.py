@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default=None, help="TOML configuration file")
     s.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     s.set_defaults(func=_serve)
+    from amqpish.tools_cli import add_tool_commands
+
+    add_tool_commands(sub)
     return p
 
 

@@ -77,6 +77,13 @@ class AMQPConnection:
                 await self.stream.aclose()
 
     async def _reader(self) -> None:
+        try:
+            await self._read_loop()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            # the peer reset or vanished: an ordinary end, logged as connection_closed
+            return
+
+    async def _read_loop(self) -> None:
         s = self.session
         stream = self.stream
         server = self.server

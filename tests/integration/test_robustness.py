@@ -195,3 +195,12 @@ def test_amqplain_auth(broker: BrokerProcess) -> None:
     c.send(0, spec.ConnectionStartOk(client_properties={}, mechanism="AMQPLAIN", response=table))
     assert isinstance(c.expect_method(0), spec.ConnectionTune)
     c.close()
+
+
+def test_connection_reset_is_an_ordinary_close(broker: BrokerProcess) -> None:
+    s = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
+    s.sendall(spec.PROTOCOL_HEADER)
+    assert s.recv(7)  # connection.start has begun to arrive: the server side is reading
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    healthy(broker)
