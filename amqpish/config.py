@@ -24,7 +24,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 5672
     http_host: str = "127.0.0.1"
-    http_port: int = 15672  # 0 disables the management UI
+    http_port: int = 15672  # 0 picks a free port; a negative port disables the UI
     data_dir: Path = Path("./data")
     tls_port: int = 5671
     tls_cert: str | None = None

@@ -1,0 +1,1 @@
+"""Management UI and HTTP API (h11 on Trio)."""
