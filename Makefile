@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SRC := amqpish management_ui tests conformance tools examples
 
-.PHONY: install run test lint typecheck pytest conformance conformance-rabbitmq bench clean
+.PHONY: install run test lint typecheck pytest conformance conformance-rabbitmq bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy amqpish management_ui examples
 
-pytest: $(STAMP)
+# Debian packages the tests use: headless Chromium for the UI's browser tests.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] || { echo "chromium missing and not root: browser tests will skip"; exit 0; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+pytest: $(STAMP) system-deps
 	$(VENV)/bin/pytest -q
 
 # The conformance suite against a throw-away amqpish, compared with RabbitMQ's recorded outcomes.
