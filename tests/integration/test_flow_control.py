@@ -22,9 +22,7 @@ def _wait(conn: pika.BlockingConnection, cond: object, what: str, deadline: floa
 
 
 def test_publishers_blocked_above_watermark_and_unblocked_below(tmp_path: Path) -> None:
-    bp = start_broker(
-        tmp_path / "data", env={"AMQPISH_MEMORY_HIGH_WATERMARK": str(150 * MB)}
-    )
+    bp = start_broker(tmp_path / "data", env={"AMQPISH_MEMORY_HIGH_WATERMARK": str(150 * MB)})
     try:
         pub = pika.BlockingConnection(pika.URLParameters(bp.url))
         events: list[str] = []
