@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from amqpish.broker.auth import Users
 from amqpish.broker.errors import AMQPError, Code
-from amqpish.broker.queue import Scheduler, _no_schedule
+from amqpish.broker.queue import QueueLog, Scheduler, _no_schedule
 from amqpish.broker.vhost import VHost
 
 
 class Broker:
-    def __init__(self, *, schedule: Scheduler = _no_schedule, default_user: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        schedule: Scheduler = _no_schedule,
+        default_user: bool = True,
+        queue_log: QueueLog | None = None,
+    ) -> None:
         self.schedule = schedule
+        self.queue_log = queue_log
         self.vhosts: dict[str, VHost] = {}
         self.users = Users()
         self.add_vhost("/")
@@ -26,7 +33,7 @@ class Broker:
     def add_vhost(self, name: str) -> VHost:
         vh = self.vhosts.get(name)
         if vh is None:
-            vh = self.vhosts[name] = VHost(name, schedule=self.schedule)
+            vh = self.vhosts[name] = VHost(name, schedule=self.schedule, queue_log=self.queue_log)
         return vh
 
     def delete_vhost(self, name: str) -> VHost:

@@ -98,7 +98,7 @@ def without_header(msg: Message, name: str) -> Message:
         headers=headers,
     )
     return Message(
-        msg.exchange, msg.routing_key, encode_properties(new_props), msg.body, msg.id, new_props
+        msg.exchange, msg.routing_key, encode_properties(new_props), msg.body, 0, new_props
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from amqpish.broker.consumers import Consumer
 from amqpish.broker.errors import AMQPError, Code
@@ -34,6 +34,22 @@ REJECT_PUBLISH = "reject-publish"
 REJECT_PUBLISH_DLX = "reject-publish-dlx"
 
 Scheduler = Callable[["Queue", float], None]
+
+
+class QueueLog(Protocol):
+    """What a durable queue records about its persistent messages.
+
+    Implemented over the message store by the runtime; every call only buffers a
+    record (no I/O), so it is safe on the per-message path.
+    """
+
+    def enqueued(self, queue: Queue, entry: Entry) -> None: ...
+
+    def delivered(self, queue: Queue, entry: Entry) -> None: ...
+
+    def settled(self, queue: Queue, entry: Entry) -> None: ...
+
+    def deleted(self, queue: Queue) -> None: ...
 
 
 def _no_schedule(queue: Queue, at: float) -> None:
@@ -159,8 +175,11 @@ class Queue:
         arguments: dict[str, Any] | None = None,
         now: float = 0.0,
         schedule: Scheduler = _no_schedule,
+        log: QueueLog | None = None,
     ) -> None:
         self.vhost = vhost
+        # durable queues record their persistent messages here (None: nothing is kept)
+        self.log = log if durable else None
         self.name = name
         self.durable = durable
         self.exclusive_owner = exclusive_owner
@@ -257,6 +276,8 @@ class Queue:
             ttl = mttl
         entry = Entry(self.next_seq, msg, None if ttl is None else now + ttl / 1000.0)
         self.next_seq += 1
+        if self.log is not None and msg.persistent:
+            self.log.enqueued(self, entry)
         if not self.ready and self.consumers:
             c = self._next_consumer()
             if c is not None:
@@ -340,6 +361,13 @@ class Queue:
         entry.delivery_count += 1
         if entry.redelivered:
             self.stat_redeliver += 1
+        log = self.log
+        if log is not None and entry.msg.persistent:
+            if c.no_ack:
+                log.settled(self, entry)
+            elif entry.delivery_count == 1:
+                # so that a restart marks it redelivered
+                log.delivered(self, entry)
         if c.no_ack:
             self.stat_deliver_no_ack += 1
         else:
@@ -379,6 +407,11 @@ class Queue:
             entry.delivery_count += 1
             if entry.redelivered:
                 self.stat_redeliver += 1
+            if self.log is not None and entry.msg.persistent:
+                if no_ack:
+                    self.log.settled(self, entry)
+                elif entry.delivery_count == 1:
+                    self.log.delivered(self, entry)
             if no_ack:
                 self.stat_get_no_ack += 1
             else:
@@ -391,17 +424,21 @@ class Queue:
     # --- settlement -----------------------------------------------------------------
 
     def settled(self, entry: Entry, consumer: Consumer | None) -> None:
-        """An unacked delivery was acknowledged (or rejected and dropped)."""
+        """An unacked delivery was acknowledged."""
+        self._unacked_done(entry, consumer)
+        self.stat_ack += 1
+        if self.log is not None and entry.msg.persistent:
+            self.log.settled(self, entry)
+
+    def _unacked_done(self, entry: Entry, consumer: Consumer | None) -> None:
         self.unacked_count -= 1
         self.unacked_bytes -= entry.msg.size
-        self.stat_ack += 1
         if consumer is not None:
             consumer.unacked -= 1
 
     def reject_dropped(self, entry: Entry, consumer: Consumer | None) -> None:
         """basic.reject/nack with requeue=false: dead-letter it if configured."""
-        self.settled(entry, consumer)
-        self.stat_ack -= 1
+        self._unacked_done(entry, consumer)
         self._dead_letter(entry.msg, "rejected", entry)
 
     def requeue(
@@ -475,6 +512,11 @@ class Queue:
 
     def purge(self) -> int:
         n = len(self.ready)
+        log = self.log
+        if log is not None:
+            for e in self.ready:
+                if e.msg.persistent:
+                    log.settled(self, e)
         self.ready.clear()
         self.ready_bytes = 0
         return n
@@ -523,17 +565,34 @@ class Queue:
             self._dead_letter(head.msg, "expired", head)
 
     def _dead_letter(self, msg: Message, reason: str, entry: Entry | None = None) -> None:
+        """``entry`` leaves the queue for good (expired, dropped, rejected)."""
+        if entry is not None and self.log is not None and msg.persistent:
+            self.log.settled(self, entry)
         if self.dlx is not None:
             self.dead_letters.append((msg, reason))
 
     def delete(self) -> list[Consumer]:
         """Mark deleted; returns the consumers that must be told (basic.cancel)."""
         self.deleted = True
+        if self.log is not None:
+            self.log.deleted(self)
         consumers = self.consumers
         self.consumers = []
         self.ready.clear()
         self.ready_bytes = 0
         return consumers
+
+    def restore(self, entries: Iterable[Entry]) -> None:
+        """Recovered messages, in order, before any client is served."""
+        ready = self.ready
+        for e in entries:
+            ready.append(e)
+            self.ready_bytes += e.msg.size
+            if e.seq >= self.next_seq:
+                self.next_seq = e.seq + 1
+        head = ready[0] if ready else None
+        if head is not None and head.expires_at is not None:
+            self._set_timer(head.expires_at)
 
     # --- replay -------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from amqpish.broker.dead_letter import (
 from amqpish.broker.errors import AMQPError, Code, not_found, precondition, resource_locked
 from amqpish.broker.exchange import Exchange, route
 from amqpish.broker.message import Message
-from amqpish.broker.queue import Queue, Scheduler, _no_schedule
+from amqpish.broker.queue import Queue, QueueLog, Scheduler, _no_schedule
 from amqpish.codec import BasicProperties, encode_properties
 
 STANDARD_EXCHANGES = (
@@ -136,9 +136,12 @@ def generate_queue_name() -> str:
 
 
 class VHost:
-    def __init__(self, name: str, *, schedule: Scheduler = _no_schedule) -> None:
+    def __init__(
+        self, name: str, *, schedule: Scheduler = _no_schedule, queue_log: QueueLog | None = None
+    ) -> None:
         self.name = name
         self.schedule = schedule
+        self.queue_log = queue_log
         self.queues: dict[str, Queue] = {}
         self.exchanges: dict[str, Exchange] = {}
         self.bindings: dict[tuple[str, str, str, str, Hashable], Binding] = {}
@@ -306,6 +309,7 @@ class VHost:
             arguments=args,
             now=now,
             schedule=self.schedule,
+            log=self.queue_log,
         )
         self.queues[name] = q
         self.apply_policy(q)
@@ -460,7 +464,7 @@ class VHost:
             )
             new_props = _copy_props(props, headers)
             rk = q.dlrk if q.dlrk is not None else msg.routing_key
-            new = Message(dlx.name, rk, encode_properties(new_props), msg.body, msg.id, new_props)
+            new = Message(dlx.name, rk, encode_properties(new_props), msg.body, 0, new_props)
             if q.dlrk is not None:
                 targets = route(dlx, rk, _without_cc(headers), self.exchanges.get)
             else:

@@ -9,9 +9,11 @@ client connections with connection.close 320 CONNECTION_FORCED and a deadline.
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -25,6 +27,7 @@ from amqpish.codec import spec
 from amqpish.codec.frames import encode_method
 from amqpish.config import Config
 from amqpish.server.amqp import AMQPConnection
+from amqpish.server.durable import Durability
 from amqpish.server.timers import TimerHeap
 from amqpish.session.connection import ConnectionSession, SessionHooks
 
@@ -41,22 +44,31 @@ class RuntimeHooks(SessionHooks):
             rt.wakeup.set()
 
     def definitions_changed(self, vhost: VHost) -> None:
-        pass
+        self.server.durability.definitions_changed()
 
     def message_routed(
         self, conn: ConnectionSession, msg: Message, queues: Collection[Queue]
     ) -> None:
         pass
 
+    def after_sync(self, callback: Callable[[], object]) -> None:
+        self.server.durability.persister.after_sync(callback)
+
 
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.timers = TimerHeap(self._on_timer)
-        self.broker = Broker(schedule=self.timers.schedule, default_user=False)
-        self._init_users()
+        self.durability = Durability(
+            Path(config.data_dir), on_accepting_changed=self._persister_accepting
+        )
+        self.broker = Broker(
+            schedule=self.timers.schedule, default_user=False, queue_log=self.durability
+        )
         self.hooks = RuntimeHooks(self)
         self.connections: set[AMQPConnection] = set()
+        # resource alarms ("memory", "disk"): while any is set, publishers are not read
+        self.alarms: set[str] = set()
         self.publishers_blocked = False
         self._unblocked = trio.Event()
         self.started_at = time.time()
@@ -67,10 +79,11 @@ class Server:
         """Begin a graceful shutdown (SIGTERM/SIGINT)."""
         self._stop.set()
 
-    def _init_users(self) -> None:
+    def _init_users(self, first_boot: bool) -> None:
+        """The default user only on first boot (as RabbitMQ), configured ones always."""
         cfg = self.config
         users = self.broker.users
-        if cfg.default_user:
+        if cfg.default_user and first_boot:
             users.add(cfg.default_user, cfg.default_pass, ["administrator"])
             users.set_permissions(cfg.default_user, "/", ".*", ".*", ".*")
         for vh in cfg.vhosts:
@@ -90,7 +103,7 @@ class Server:
             for c in consumers:
                 c.channel.consumer_cancelled(c)
 
-    # --- memory alarm --------------------------------------------------------------------
+    # --- resource alarms ------------------------------------------------------------------
 
     async def wait_unblocked(self, s: ConnectionSession) -> None:
         """A publishing connection stops being read until the alarm clears."""
@@ -100,14 +113,28 @@ class Server:
     def _notify_blocked(self, s: ConnectionSession) -> None:
         if s.blocked_notify and not s.blocked:
             s.blocked = True
-            s.write(encode_method(0, spec.ConnectionBlocked("low on memory")))
+            reason = " & ".join(f"low on {a}" for a in sorted(self.alarms))
+            s.write(encode_method(0, spec.ConnectionBlocked(reason)))
 
     def set_memory_alarm(self, on: bool) -> None:
-        if on == self.publishers_blocked:
+        self.set_alarm("memory", on)
+
+    def _persister_accepting(self, accepting: bool) -> None:
+        self.set_alarm("disk", not accepting)
+
+    def set_alarm(self, name: str, on: bool) -> None:
+        if on == (name in self.alarms):
             return
-        self.publishers_blocked = on
-        log.warning("memory_alarm", state="set" if on else "cleared")
         if on:
+            self.alarms.add(name)
+        else:
+            self.alarms.discard(name)
+        log.warning(f"{name}_alarm", state="set" if on else "cleared")
+        blocked = bool(self.alarms)
+        if blocked == self.publishers_blocked:
+            return
+        self.publishers_blocked = blocked
+        if blocked:
             self._unblocked = trio.Event()
             # tell publishers now, not at their next read: they may be waiting on us
             for c in list(self.connections):
@@ -121,16 +148,25 @@ class Server:
                     s.blocked = False
                     s.write(encode_method(0, spec.ConnectionUnblocked()))
 
-    async def _memory_monitor(self) -> None:
+    async def _resource_monitor(self) -> None:
         limit = self.config.memory_limit_bytes()
+        disk_limit = self.config.disk_free_limit
         page = os.sysconf("SC_PAGE_SIZE")
         while True:
             try:
                 with open("/proc/self/statm") as fh:
                     rss = int(fh.read().split()[1]) * page
+                self.set_memory_alarm(rss > limit)
             except OSError:
-                return
-            self.set_memory_alarm(rss > limit)
+                pass
+            try:
+                free = shutil.disk_usage(self.config.data_dir).free
+                if free < disk_limit:
+                    self.set_alarm("disk", True)
+                elif self.durability.persister.accepting:
+                    self.set_alarm("disk", False)
+            except OSError:
+                pass
             await trio.sleep(0.5)
 
     # --- listeners -------------------------------------------------------------------------
@@ -147,9 +183,20 @@ class Server:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
+        from amqpish.server.view import make_view
+
+        view = make_view(self)
+        durability = self.durability
+        first_boot = durability.recover(
+            self,
+            export=lambda: durability.durable_definitions(view.export_definitions()),
+            import_=view.import_definitions,
+        )
+        self._init_users(first_boot)
         async with trio.open_nursery() as nursery:
+            await nursery.start(durability.persister.run)
             await nursery.start(self.timers.run)
-            nursery.start_soon(self._memory_monitor)
+            nursery.start_soon(self._resource_monitor)
             listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
             self.addresses["amqp"] = listeners[0].socket.getsockname()[:2]
             nursery.start_soon(trio.serve_listeners, self._handle, listeners)
@@ -168,9 +215,6 @@ class Server:
                 except ImportError:
                     serve_management = None  # type: ignore[assignment]
                 if serve_management is not None:
-                    from amqpish.server.view import make_view
-
-                    view = make_view(self)
                     await nursery.start(view.sampler.serve)
                     addr = await nursery.start(serve_management, view, cfg.http_host, cfg.http_port)
                     self.addresses["http"] = addr

@@ -57,7 +57,12 @@ class ChannelSession(ChannelCredit):
         self.last_queue: str | None = None
         self.confirm = False
         self.publish_seq = 0
-        self.confirm_upto = 0  # highest tag ready to be confirmed with multiple=true
+        self.confirm_upto = 0  # highest publish tag routed (confirmable unless waiting for disk)
+        self._confirm_sent = 0  # highest tag confirmed to the client
+        self.nacks: list[int] = []  # refused publishes (x-overflow) not yet nacked, in order
+        self.sync_from = 0  # lowest tag waiting for its fsync (0: none)
+        self.sync_upto = 0  # highest tag waiting for its fsync
+        self.tx_stored = False
         self.tx = False
         self.tx_pending: list[Callable[[], None]] = []
         self.closing = False
@@ -579,28 +584,49 @@ class ChannelSession(ChannelCredit):
                         self.conn.frame_max,
                     )
                 )
+        if self.tx and msg.id:
+            self.tx_stored = True
         if self.confirm:
+            self.confirm_upto = seq
             if rejected:
-                self._flush_confirms()
-                self.conn.write(encode_basic_nack(self.number, seq, False, False))
-                self.confirm_upto = seq
-                self._confirm_sent = seq
+                self.nacks.append(seq)
+            if msg.id:
+                # stored on disk: confirmed only once its batch is fsynced
+                if not self.sync_from:
+                    self.sync_from = seq
+                self.sync_upto = seq
+                self.conn.pending_syncs.add(self)
             else:
-                self.confirm_upto = seq
                 self.conn.pending_confirms.add(self)
 
-    _confirm_sent = 0
-
-    def _flush_confirms(self) -> None:
-        upto = self.confirm_upto
-        if upto > self._confirm_sent:
-            multiple = upto - self._confirm_sent > 1
-            self.conn.write(encode_basic_ack(self.number, upto, multiple))
-            self.stat_confirm += upto - self._confirm_sent
-            self._confirm_sent = upto
-
     def flush_confirms(self) -> None:
-        self._flush_confirms()
+        """Send confirms in tag order: acks (coalesced with multiple) and nacks, up to
+        the first publish that still waits for its fsync."""
+        limit = self.confirm_upto
+        if self.sync_from:
+            limit = min(limit, self.sync_from - 1)
+        sent = self._confirm_sent
+        if limit <= sent:
+            return
+        nacks = self.nacks
+        write = self.conn.write
+        while nacks and nacks[0] <= limit:
+            n = nacks.pop(0)
+            if n - 1 > sent:
+                write(encode_basic_ack(self.number, n - 1, n - 1 - sent > 1))
+            write(encode_basic_nack(self.number, n, False, False))
+            sent = n
+        if limit > sent:
+            write(encode_basic_ack(self.number, limit, limit - sent > 1))
+        self.stat_confirm += limit - self._confirm_sent
+        self._confirm_sent = limit
+
+    def synced(self, upto: int) -> None:
+        """Everything this channel published up to tag ``upto`` is on disk."""
+        if self.closing:
+            return
+        self.sync_from = 0 if self.sync_upto <= upto else upto + 1
+        self.flush_confirms()
 
     def confirm_select(self, m: spec.ConfirmSelect) -> None:
         if self.tx:
@@ -622,9 +648,14 @@ class ChannelSession(ChannelCredit):
             raise precondition("channel is not transactional")
         pending = self.tx_pending
         self.tx_pending = []
+        self.tx_stored = False
         for op in pending:
             op()
-        self.send(spec.TxCommitOk())
+        if self.tx_stored:
+            # commit-ok promises durability of what it committed: wait for the fsync
+            self.conn.hooks.after_sync(lambda: self.send(spec.TxCommitOk()))
+        else:
+            self.send(spec.TxCommitOk())
 
     def tx_rollback(self, m: spec.TxRollback) -> None:
         if not self.tx:

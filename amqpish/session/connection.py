@@ -20,8 +20,9 @@ socket).
 from __future__ import annotations
 
 import platform
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from enum import Enum
+from functools import partial
 from typing import Any
 
 import structlog
@@ -78,6 +79,10 @@ class SessionHooks:
 
     def connection_closed(self, conn: ConnectionSession) -> None:
         pass
+
+    def after_sync(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once everything recorded so far is durable."""
+        callback()
 
 
 SERVER_CAPABILITIES = {
@@ -141,6 +146,8 @@ class ConnectionSession:
         self.channels: dict[int, ChannelSession] = {}
         self.closing_channels: set[int] = set()
         self.pending_confirms: set[ChannelSession] = set()
+        # channels whose confirms wait for an fsync of what this batch recorded
+        self.pending_syncs: set[ChannelSession] = set()
         self.exclusive_queues: list[Queue] = []
         self.user = ""
         self.vhost: VHost = broker.vhosts.get("/") or next(iter(broker.vhosts.values()))
@@ -255,6 +262,11 @@ class ConnectionSession:
             for ch in self.pending_confirms:
                 ch.flush_confirms()
             self.pending_confirms.clear()
+        if self.pending_syncs:
+            after_sync = self.hooks.after_sync
+            for ch in self.pending_syncs:
+                after_sync(partial(ch.synced, ch.sync_upto))
+            self.pending_syncs.clear()
 
     def _on_header(self, ev: ProtocolHeader) -> None:
         if not ev.ok or self.state is not State.HEADER:
@@ -561,6 +573,7 @@ class ConnectionSession:
     def _release_channel(self, ch: ChannelSession) -> None:
         self.channels.pop(ch.number, None)
         self.pending_confirms.discard(ch)
+        self.pending_syncs.discard(ch)
         ch.close()
 
     def _release_all(self) -> None:

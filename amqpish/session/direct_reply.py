@@ -47,4 +47,4 @@ def with_reply_to(msg: Message, reply_to: str) -> Message:
         **{s: getattr(p, s) for s in BasicProperties.__slots__ if s != "reply_to"},
         reply_to=reply_to,
     )
-    return Message(msg.exchange, msg.routing_key, encode_properties(props), msg.body, msg.id, props)
+    return Message(msg.exchange, msg.routing_key, encode_properties(props), msg.body, 0, props)

@@ -1,0 +1,181 @@
+"""Durability wiring: durable queues' logs, durable definitions, recovery at start.
+
+``Durability`` is the ``QueueLog`` of every durable queue: it turns queue events
+into store records (buffered, no I/O) and wakes the persister, whose single task
+writes and fsyncs them in batches. A message routed to several durable queues is
+stored once: its id is allocated on the first enqueue.
+
+Durable definitions (vhosts, users, permissions, policies, durable exchanges and
+queues, bindings between durable objects) are kept in ``definitions.json`` in
+RabbitMQ's format. A change only marks them dirty; the persister saves them in
+the same batch as the message records, before the fsync whose completion releases
+publisher confirms, so a confirmed message never outlives its queue's declaration.
+
+Recovery (``recover``) runs before the listeners open: definitions first, then the
+message store, whose live messages are put back in their queues in their original
+order, flagged redelivered when they had been delivered before the restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from amqpish.broker.message import Entry, Message
+from amqpish.broker.queue import Queue
+from amqpish.server.persister import Persister
+from amqpish.store.definitions import DefinitionsError, load_definitions, save_definitions
+from amqpish.store.segments import SegmentStore
+
+if TYPE_CHECKING:
+    from amqpish.server.app import Server
+
+log = structlog.get_logger("amqpish.store")
+
+
+def queue_key(q: Queue) -> str:
+    return f"{q.vhost}\x00{q.name}"
+
+
+class Durability:
+    def __init__(
+        self, data_dir: Path, *, on_accepting_changed: Callable[[bool], None] | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SegmentStore(data_dir / "messages")
+        self.persister = Persister(
+            self.store, prepare=self._prepare, on_accepting_changed=on_accepting_changed
+        )
+        self.definitions_path = data_dir / "definitions.json"
+        self.next_id = 1
+        self._defs_dirty = False
+        self._export: Callable[[], dict[str, Any]] | None = None
+
+    # --- QueueLog --------------------------------------------------------------------
+
+    def enqueued(self, queue: Queue, entry: Entry) -> None:
+        msg = entry.msg
+        store = self.store
+        if not msg.id:
+            msg.id = self.next_id
+            self.next_id += 1
+            store.append_message(
+                msg.id, msg.exchange, msg.routing_key, msg.properties_raw, msg.body
+            )
+        store.enqueue(queue_key(queue), msg.id, entry.seq)
+        self.persister.wake()
+
+    def delivered(self, queue: Queue, entry: Entry) -> None:
+        self.store.delivered(queue_key(queue), entry.msg.id)
+        self.persister.wake()
+
+    def settled(self, queue: Queue, entry: Entry) -> None:
+        self.store.ack(queue_key(queue), entry.msg.id)
+        self.persister.wake()
+
+    def deleted(self, queue: Queue) -> None:
+        self.store.delete_queue(queue_key(queue))
+        self.persister.wake()
+
+    # --- definitions --------------------------------------------------------------------
+
+    def definitions_changed(self) -> None:
+        self._defs_dirty = True
+        self.persister.wake()
+
+    def _prepare(self) -> Callable[[], None] | None:
+        """On the event loop, before a sync: the definitions to save in that batch."""
+        if not self._defs_dirty or self._export is None:
+            return None
+        self._defs_dirty = False
+        doc = self._export()
+        path = self.definitions_path
+        return lambda: save_definitions(path, doc)
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def recover(
+        self,
+        server: Server,
+        export: Callable[[], dict[str, Any]],
+        import_: Callable[[dict[str, Any]], None],
+    ) -> bool:
+        """Rebuild durable state; True on first boot (no definitions were saved)."""
+        self._export = export
+        t0 = time.perf_counter()
+        try:
+            doc = load_definitions(self.definitions_path)
+        except DefinitionsError as e:
+            # the previous version is kept as a backup exactly for this
+            log.error("definitions_unreadable", path=str(self.definitions_path), error=str(e))
+            doc = load_definitions(self.definitions_path, use_backup=True)
+            log.warning("definitions_from_backup", path=str(e.backup))
+        if doc is not None:
+            import_(doc)
+        state = self.store.recover()
+        self.next_id = state.max_msg_id + 1
+        now = time.time()
+        restored = 0
+        for key, messages in state.queues.items():
+            vhost_name, _, name = key.partition("\x00")
+            vh = server.broker.vhosts.get(vhost_name)
+            q = vh.queues.get(name) if vh is not None else None
+            if q is None or not q.durable:
+                log.warning(
+                    "recovered_messages_without_queue",
+                    vhost=vhost_name,
+                    queue=name,
+                    messages=len(messages),
+                )
+                self.store.delete_queue(key)
+                continue
+            entries = []
+            for rm in messages:
+                msg = Message(rm.exchange, rm.routing_key, rm.properties_raw, rm.body, rm.msg_id)
+                ttl = q.message_ttl
+                if msg.ttl is not None and (ttl is None or msg.ttl < ttl):
+                    ttl = msg.ttl
+                entry = Entry(rm.seq, msg, None if ttl is None else now + ttl / 1000.0)
+                entry.redelivered = rm.redelivered
+                entries.append(entry)
+            q.restore(entries)
+            restored += len(entries)
+        log.info(
+            "recovered",
+            messages=state.messages,
+            queue_entries=restored,
+            segments=state.segments,
+            bytes_read=state.bytes_read,
+            truncated=len(state.truncated),
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+        return doc is None
+
+    def durable_definitions(self, full: dict[str, Any]) -> dict[str, Any]:
+        """Only what must survive a restart: durable queues/exchanges and their bindings."""
+        doc = dict(full)
+        queues = [q for q in full.get("queues", []) if q.get("durable")]
+        exchanges = [x for x in full.get("exchanges", []) if x.get("durable")]
+        durable_q = {(q.get("vhost"), q["name"]) for q in queues}
+        durable_x = {(x.get("vhost"), x["name"]) for x in exchanges}
+
+        def keep(b: dict[str, Any]) -> bool:
+            vh = b.get("vhost")
+            src_ok = b["source"].startswith("amq.") or (vh, b["source"]) in durable_x
+            dest = (vh, b["destination"])
+            dest_ok = (
+                dest in durable_q
+                if b["destination_type"] == "queue"
+                else (b["destination"].startswith("amq.") or dest in durable_x)
+            )
+            return src_ok and dest_ok
+
+        doc["queues"] = queues
+        doc["exchanges"] = exchanges
+        doc["bindings"] = [b for b in full.get("bindings", []) if keep(b)]
+        return doc
