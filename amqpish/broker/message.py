@@ -116,7 +116,7 @@ def parse_expiration(value: str) -> int | None:
 class Entry:
     """A message's place in one queue: its order, redelivery state and deadline."""
 
-    __slots__ = ("delivery_count", "expires_at", "msg", "redelivered", "seq")
+    __slots__ = ("delivery_count", "expires_at", "logged", "msg", "redelivered", "seq")
 
     def __init__(self, seq: int, msg: Message, expires_at: float | None) -> None:
         self.seq = seq
@@ -124,3 +124,5 @@ class Entry:
         self.redelivered = False
         self.expires_at = expires_at
         self.delivery_count = 0
+        # recorded in the queue's durable log (so settling it must be recorded too)
+        self.logged = False

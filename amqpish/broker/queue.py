@@ -276,13 +276,20 @@ class Queue:
             ttl = mttl
         entry = Entry(self.next_seq, msg, None if ttl is None else now + ttl / 1000.0)
         self.next_seq += 1
-        if self.log is not None and msg.persistent:
-            self.log.enqueued(self, entry)
+        log = self.log
         if not self.ready and self.consumers:
             c = self._next_consumer()
             if c is not None:
+                # handed straight to a no-ack consumer: done before it could be lost,
+                # so nothing is written (RabbitMQ skips such writes too)
+                if log is not None and msg.persistent and not c.no_ack:
+                    entry.logged = True
+                    log.enqueued(self, entry)
                 self._hand_over(c, entry)
                 return True
+        if log is not None and msg.persistent:
+            entry.logged = True
+            log.enqueued(self, entry)
         if ttl == 0:
             # TTL 0 means "deliver now or expire"
             self._dead_letter(msg, "expired", entry)
@@ -362,7 +369,7 @@ class Queue:
         if entry.redelivered:
             self.stat_redeliver += 1
         log = self.log
-        if log is not None and entry.msg.persistent:
+        if entry.logged and log is not None:
             if c.no_ack:
                 log.settled(self, entry)
             elif entry.delivery_count == 1:
@@ -407,7 +414,7 @@ class Queue:
             entry.delivery_count += 1
             if entry.redelivered:
                 self.stat_redeliver += 1
-            if self.log is not None and entry.msg.persistent:
+            if entry.logged and self.log is not None:
                 if no_ack:
                     self.log.settled(self, entry)
                 elif entry.delivery_count == 1:
@@ -427,7 +434,7 @@ class Queue:
         """An unacked delivery was acknowledged."""
         self._unacked_done(entry, consumer)
         self.stat_ack += 1
-        if self.log is not None and entry.msg.persistent:
+        if entry.logged and self.log is not None:
             self.log.settled(self, entry)
 
     def _unacked_done(self, entry: Entry, consumer: Consumer | None) -> None:
@@ -515,7 +522,7 @@ class Queue:
         log = self.log
         if log is not None:
             for e in self.ready:
-                if e.msg.persistent:
+                if e.logged:
                     log.settled(self, e)
         self.ready.clear()
         self.ready_bytes = 0
@@ -566,7 +573,7 @@ class Queue:
 
     def _dead_letter(self, msg: Message, reason: str, entry: Entry | None = None) -> None:
         """``entry`` leaves the queue for good (expired, dropped, rejected)."""
-        if entry is not None and self.log is not None and msg.persistent:
+        if entry is not None and entry.logged and self.log is not None:
             self.log.settled(self, entry)
         if self.dlx is not None:
             self.dead_letters.append((msg, reason))

@@ -142,6 +142,7 @@ class Durability:
                     ttl = msg.ttl
                 entry = Entry(rm.seq, msg, None if ttl is None else now + ttl / 1000.0)
                 entry.redelivered = rm.redelivered
+                entry.logged = True
                 entries.append(entry)
             q.restore(entries)
             restored += len(entries)
