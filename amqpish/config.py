@@ -20,6 +20,16 @@ class UserConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    name: str
+    pattern: str
+    definition: dict[str, Any]
+    vhost: str = "/"
+    apply_to: str = "all"
+    priority: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 5672
@@ -43,6 +53,7 @@ class Config:
     disk_free_limit: int = 50_000_000
     cluster_name: str = "amqpish@localhost"
     users: tuple[UserConfig, ...] = ()
+    policies: tuple[PolicyConfig, ...] = ()
     vhosts: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -68,6 +79,18 @@ def _coerce(name: str, value: Any) -> Any:
         return Path(value)
     if name == "users":
         return tuple(UserConfig(u["name"], u["password"], tuple(u.get("tags", ()))) for u in value)
+    if name == "policies":
+        return tuple(
+            PolicyConfig(
+                p["name"],
+                p["pattern"],
+                dict(p.get("definition", {})),
+                p.get("vhost", "/"),
+                p.get("apply-to", p.get("apply_to", "all")),
+                int(p.get("priority", 0)),
+            )
+            for p in value
+        )
     if t.startswith("tuple"):
         if isinstance(value, str):
             return tuple(x for x in value.split(",") if x)
@@ -93,11 +116,12 @@ def load_config(path: str | None = None, **overrides: Any) -> Config:
             k = k.replace("-", "_")
             if k in _FIELDS:
                 values[k] = _coerce(k, v)
-        if "users" in raw:
-            values["users"] = _coerce("users", raw["users"])
+        for section in ("users", "policies"):
+            if section in raw:
+                values[section] = _coerce(section, raw[section])
     for name in _FIELDS:
         env = os.environ.get("AMQPISH_" + name.upper())
-        if env is not None and name not in ("users", "extra"):
+        if env is not None and name not in ("users", "policies", "extra"):
             values[name] = _coerce(name, env)
     for k, v in overrides.items():
         if v is not None:

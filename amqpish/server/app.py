@@ -193,6 +193,17 @@ class Server:
             import_=view.import_definitions,
         )
         self._init_users(first_boot)
+        for p in self.config.policies:
+            # configured policies are (re)applied at every start, like configured users
+            self.broker.add_vhost(p.vhost)
+            view.put_policy(
+                p.vhost,
+                p.name,
+                pattern=p.pattern,
+                definition=p.definition,
+                priority=p.priority,
+                apply_to=p.apply_to,
+            )
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.persister.run)
             await nursery.start(self.timers.run)
