@@ -209,6 +209,8 @@ class Queue:
         self.stat_get_no_ack = 0
         self.stat_ack = 0
         self.stat_redeliver = 0
+        self.stat_get_empty = 0
+        self.policy_name: str | None = None
         self.policy: dict[str, Any] = {}
         self.ready: deque[Entry] | PriorityBuffer = deque()
         self.configure(self.arguments, {})
@@ -426,6 +428,7 @@ class Queue:
                 self.unacked_count += 1
                 self.unacked_bytes += entry.msg.size
             return entry
+        self.stat_get_empty += 1
         return None
 
     # --- settlement -----------------------------------------------------------------

@@ -142,6 +142,10 @@ class VHost:
         self.name = name
         self.schedule = schedule
         self.queue_log = queue_log
+        # shown by the management API, as RabbitMQ's vhost metadata
+        self.description = ""
+        self.tags: list[str] = []
+        self.tracing = False
         self.queues: dict[str, Queue] = {}
         self.exchanges: dict[str, Exchange] = {}
         self.bindings: dict[tuple[str, str, str, str, Hashable], Binding] = {}
@@ -483,6 +487,7 @@ class VHost:
         from amqpish.broker.policy import match_policy
 
         pol = match_policy(self.policies.values(), q.name, "queues")
+        q.policy_name = pol.get("name") if pol else None
         q.configure(q.arguments, pol.get("definition", {}) if pol else {})
 
     def apply_exchange_policy(self, ex: Exchange) -> None:

@@ -76,6 +76,10 @@ class ChannelSession(ChannelCredit):
         self.stat_deliver = 0
         self.stat_ack = 0
         self.stat_get = 0
+        self.stat_get_no_ack = 0
+        self.stat_get_empty = 0
+        self.stat_deliver_no_ack = 0
+        self.stat_return_unroutable = 0
         self.stat_redeliver = 0
         self._write_ok: dict[str, Exchange] = {}
         self.handlers: dict[int, Callable[[Any], None]] = {
@@ -348,11 +352,15 @@ class ChannelSession(ChannelCredit):
         entry = q.get(self.now, m.no_ack)
         self.conn.after_queue_op(q)
         if entry is None:
+            self.stat_get_empty += 1
             self.send(spec.BasicGetEmpty())
             return
         tag = self.next_tag
         self.next_tag = tag + 1
-        self.stat_get += 1
+        if m.no_ack:
+            self.stat_get_no_ack += 1
+        else:
+            self.stat_get += 1
         if entry.redelivered:
             self.stat_redeliver += 1
         if not m.no_ack:
@@ -376,10 +384,12 @@ class ChannelSession(ChannelCredit):
     def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
         tag = self.next_tag
         self.next_tag = tag + 1
-        if not consumer.no_ack:
+        if consumer.no_ack:
+            self.stat_deliver_no_ack += 1
+        else:
             self.unacked[tag] = (queue, consumer, entry)
             self.unacked_count += 1
-        self.stat_deliver += 1
+            self.stat_deliver += 1
         msg = entry.msg
         self.conn.write(
             encode_basic_deliver(
@@ -572,6 +582,7 @@ class ChannelSession(ChannelCredit):
             self.stat_unroutable += 1
             self.vhost.stat_unroutable += 1
             if mandatory:
+                self.stat_return_unroutable += 1
                 self.conn.write(
                     encode_basic_return(
                         self.number,

@@ -162,6 +162,8 @@ class ConnectionSession:
         self.auth_mechanism = ""
         self.close_reason: tuple[int, str] | None = None
         self.recv_bytes = 0
+        self.recv_cnt = 0
+        self.send_cnt = 0
         self.send_bytes = 0
         self.connected_at = 0.0
         self.blocked = False  # connection.blocked sent: publishes are not read
@@ -190,6 +192,7 @@ class ConnectionSession:
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self.send_bytes += len(data)
+        self.send_cnt += 1
         self.out_bytes = 0
         self.dirty = False
         return data
@@ -211,6 +214,7 @@ class ConnectionSession:
     def receive_data(self, data: bytes, now: float) -> None:
         self.now = now
         self.recv_bytes += len(data)
+        self.recv_cnt += 1
         if self.state is State.CLOSED:
             return
         try:
