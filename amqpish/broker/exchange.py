@@ -30,6 +30,7 @@ class Exchange:
         "e2e_dests",
         "internal",
         "name",
+        "name_b",
         "router",
         "stat_publish_in",
         "stat_publish_out",
@@ -50,6 +51,7 @@ class Exchange:
     ) -> None:
         self.vhost = vhost
         self.name = name
+        self.name_b = name.encode()
         self.type = type_
         self.durable = durable
         self.auto_delete = auto_delete

@@ -20,6 +20,7 @@ _FLAG_PRIORITY = 1 << 11
 _FLAG_EXPIRATION = 1 << 8
 
 _EMPTY_PROPS = BasicProperties()
+EMPTY_RAW = b"\x00\x00"
 
 
 class Message:
@@ -46,12 +47,15 @@ class Message:
         body: bytes,
         msg_id: int = 0,
         props: BasicProperties | None = None,
+        exchange_b: bytes | None = None,
+        routing_key_b: bytes | None = None,
     ) -> None:
+        # Publishers pass the str/bytes forms they cache, so a million queued messages
+        # to one routing key share one copy of it.
         self.exchange = exchange
         self.routing_key = routing_key
-        self.exchange_b = exchange.encode()
-        self.routing_key_b = routing_key.encode()
-        self.properties_raw = properties_raw
+        self.exchange_b = exchange.encode() if exchange_b is None else exchange_b
+        self.routing_key_b = routing_key.encode() if routing_key_b is None else routing_key_b
         self.body = body
         self.size = len(body)
         self.id = msg_id
@@ -61,6 +65,8 @@ class Message:
         # per-message TTL in ms, or None; parsed once because queues consult it on enqueue
         self.ttl: int | None = None
         flags = (properties_raw[0] << 8 | properties_raw[1]) if len(properties_raw) >= 2 else 0
+        # the common "no properties" case shares one object instead of a slice per message
+        self.properties_raw = properties_raw if flags or len(properties_raw) != 2 else EMPTY_RAW
         if flags:
             # Decoded once at publish, as RabbitMQ does: malformed properties are the
             # publisher's error (ProtocolError), not a surprise for a consumer later.

@@ -82,6 +82,8 @@ class ChannelSession(ChannelCredit):
         self.stat_return_unroutable = 0
         self.stat_redeliver = 0
         self._write_ok: dict[str, Exchange] = {}
+        # routing key -> (the str, its UTF-8): shared by every message published with it
+        self._keys: dict[str, tuple[str, bytes]] = {}
         self.handlers: dict[int, Callable[[Any], None]] = {
             spec.ExchangeDeclare.INDEX: self.exchange_declare,
             spec.ExchangeDelete.INDEX: self.exchange_delete,
@@ -525,8 +527,15 @@ class ChannelSession(ChannelCredit):
                     f"cannot publish to internal exchange '{name}' in vhost '{vhost.name}'",
                 )
             self._write_ok[name] = ex
+        rk = m.routing_key
+        keys = self._keys
+        cached = keys.get(rk)
+        if cached is None:
+            cached = (rk, rk.encode())
+            if len(keys) < 4096:
+                keys[rk] = cached
         try:
-            msg = Message(name, m.routing_key, properties_raw, body)
+            msg = Message(name, cached[0], properties_raw, body, 0, None, ex.name_b, cached[1])
         except ValueError as e:
             raise precondition(str(e)) from None
         if msg.properties_raw != b"\x00\x00":
