@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from amqpish.codec import spec  # noqa: E402
-from amqpish.codec.frames import encode_basic_publish  # noqa: E402
-from tests.integration.test_robustness import RawClient  # noqa: E402
-from tests.support import start_broker  # noqa: E402
+from amqpish.codec import spec
+from amqpish.codec.frames import encode_basic_publish
+from tests.integration.test_robustness import RawClient
+from tests.support import start_broker
 
 
 def rss(pid: int) -> int:
