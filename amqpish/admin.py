@@ -246,6 +246,8 @@ class ConnectionInfo:
     connected_at: float
     ssl: bool
     stats: Stats  # recv_oct, send_oct
+    recv_cnt: int = 0  # reads from the socket
+    send_cnt: int = 0  # writes to the socket
 
     @property
     def user_provided_name(self) -> str | None:

@@ -507,7 +507,11 @@ def publish(ctx: Context, req: Request, p: dict[str, str]) -> Response:
     routing_key = as_str(body, "routing_key")
     payload = decode_payload(body)
     props = as_object(body, "properties")
-    routed = ctx.view.publish(actor(req), vhost, name, routing_key, payload, props)
+    try:
+        routed = ctx.view.publish(actor(req), vhost, name, routing_key, payload, props)
+    except NotFoundError as e:
+        # RabbitMQ publishes through a channel, whose 404 channel error becomes a 400
+        raise bad_request(f"404 NOT_FOUND - {e.reason}") from None
     return json_response({"routed": routed})
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from management_ui import render
-from management_ui.api import as_bool, as_int, as_object, as_str, histories
+from management_ui.api import actor, as_bool, as_int, as_object, as_str, histories
 from management_ui.app import Context, not_authorised
 from management_ui.http import (
     Request,
@@ -63,7 +63,11 @@ def put_vhost(ctx: Context, req: Request, p: dict[str, str]) -> Response:
         tags=_tags(body),
         tracing=as_bool(body, "tracing", False),
     )
-    return created() if was_created else no_content()
+    if not was_created:
+        return no_content()
+    # As RabbitMQ: whoever creates a vhost gets full permissions in it.
+    ctx.view.set_permissions(actor(req), p["vhost"], configure=".*", write=".*", read=".*")
+    return created()
 
 
 def delete_vhost(ctx: Context, req: Request, p: dict[str, str]) -> Response:
@@ -75,6 +79,12 @@ def vhost_permissions(ctx: Context, req: Request, p: dict[str, str]) -> Response
     if ctx.view.vhost(p["vhost"]) is None:
         raise not_found()
     return _permission_list(req, ctx.view.permissions(vhost=p["vhost"]))
+
+
+def vhost_topic_permissions(ctx: Context, req: Request, p: dict[str, str]) -> Response:
+    if ctx.view.vhost(p["vhost"]) is None:
+        raise not_found()
+    return json_response([])  # topic permissions are not implemented: there are none
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -135,6 +145,12 @@ def user_permissions(ctx: Context, req: Request, p: dict[str, str]) -> Response:
     if ctx.view.user(p["user"]) is None:
         raise not_found()
     return _permission_list(req, ctx.view.permissions(user=p["user"]))
+
+
+def user_topic_permissions(ctx: Context, req: Request, p: dict[str, str]) -> Response:
+    if ctx.view.user(p["user"]) is None:
+        raise not_found()
+    return json_response([])  # topic permissions are not implemented: there are none
 
 
 # --- permissions ---------------------------------------------------------------------------------
@@ -291,7 +307,7 @@ def register(r: Router) -> None:
     add(
         "GET",
         "/api/vhosts/{vhost}/topic-permissions",
-        lambda c, r, p: json_response([]),
+        vhost_topic_permissions,
         access="admin",
         summary="Topic permissions (none)",
     )
@@ -331,7 +347,7 @@ def register(r: Router) -> None:
     add(
         "GET",
         "/api/users/{user}/topic-permissions",
-        lambda c, r, p: json_response([]),
+        user_topic_permissions,
         access="admin",
         summary="Topic permissions (none)",
     )

@@ -117,9 +117,11 @@ class Request:
         if body in (b"", b"null", b"undefined"):
             return {}
         try:
-            value = json.loads(body)
+            value = json.loads(body, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as e:
             raise bad_request(f"Malformed JSON: {e}") from None
+        except RecursionError:
+            raise bad_request("Malformed JSON: nested too deeply") from None
         if isinstance(value, str):
             raise bad_request(
                 "invalid payload: the request body JSON-decoded to a string. "
@@ -153,6 +155,11 @@ class Response:
             out.append(("content-type", self.content_type))
         out.append(("cache-control", "no-cache"))
         return out
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON, though Python's parser accepts them."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def json_response(

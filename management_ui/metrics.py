@@ -17,6 +17,8 @@ from management_ui.http import Request, Response
 from management_ui.routing import Router
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CLASSIC = "rabbit_classic_queue"
+QUEUE_TYPES = (CLASSIC, "rabbit_quorum_queue", "rabbit_stream_queue")
 
 
 def _escape(v: str) -> str:
@@ -295,6 +297,18 @@ def _aggregated(ctx: Context, x: Exposition) -> None:
         "Total number of bytes sent on a connection",
         send,
     )
+    x.one(
+        "rabbitmq_connection_incoming_packets_total",
+        "counter",
+        "Total number of packets received on a connection",
+        sum(c.recv_cnt for c in conns),
+    )
+    x.one(
+        "rabbitmq_connection_outgoing_packets_total",
+        "counter",
+        "Total number of packets sent on a connection",
+        sum(c.send_cnt for c in conns),
+    )
     x.one("rabbitmq_connection_channels", "gauge", "Channels on a connection", len(channels))
     x.one(
         "rabbitmq_queue_messages_published_total",
@@ -319,13 +333,47 @@ def _aggregated(ctx: Context, x: Exposition) -> None:
         totals.get("consumers", 0),
         proto,
     )
-    x.one(
-        "rabbitmq_global_messages_acknowledged_total",
-        "counter",
-        "Total number of messages acknowledged by consumers",
-        total("ack"),
-        proto,
-    )
+    # The families RabbitMQ splits by queue type: every queue here is a classic queue.
+    for name, value, help_ in (
+        ("acknowledged", total("ack"), "Total number of messages acknowledged by consumers"),
+        (
+            "delivered_consume_auto_ack",
+            total("deliver_no_ack"),
+            "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment",
+        ),
+        (
+            "delivered_consume_manual_ack",
+            total("deliver"),
+            "Total number of messages delivered to consumers using basic.consume with manual acknowledgment",
+        ),
+        (
+            "delivered_get_auto_ack",
+            total("get_no_ack"),
+            "Total number of messages delivered to consumers using basic.get with automatic acknowledgment",
+        ),
+        (
+            "delivered_get_manual_ack",
+            total("get"),
+            "Total number of messages delivered to consumers using basic.get with manual acknowledgment",
+        ),
+        (
+            "delivered",
+            total("deliver") + total("deliver_no_ack") + total("get") + total("get_no_ack"),
+            "Total number of messages delivered to consumers",
+        ),
+        (
+            "get_empty",
+            total("get_empty"),
+            "Total number of times basic.get operations fetched no message",
+        ),
+        ("redelivered", total("redeliver"), "Total number of messages redelivered to consumers"),
+    ):
+        x.family(
+            f"rabbitmq_global_messages_{name}_total",
+            "counter",
+            help_,
+            [({**proto, "queue_type": qt}, value if qt == CLASSIC else 0) for qt in QUEUE_TYPES],
+        )
     x.one(
         "rabbitmq_global_messages_confirmed_total",
         "counter",
@@ -333,46 +381,13 @@ def _aggregated(ctx: Context, x: Exposition) -> None:
         total("confirm"),
         proto,
     )
+    # Messages still unconfirmed on open channels, plus those confirmed so far: what
+    # confirm-mode publishers sent (amqpish confirms every message it accepts).
     x.one(
-        "rabbitmq_global_messages_delivered_consume_auto_ack_total",
+        "rabbitmq_global_messages_received_confirm_total",
         "counter",
-        "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment",
-        total("deliver_no_ack"),
-        proto,
-    )
-    x.one(
-        "rabbitmq_global_messages_delivered_consume_manual_ack_total",
-        "counter",
-        "Total number of messages delivered to consumers using basic.consume with manual acknowledgment",
-        total("deliver"),
-        proto,
-    )
-    x.one(
-        "rabbitmq_global_messages_delivered_get_auto_ack_total",
-        "counter",
-        "Total number of messages delivered to consumers using basic.get with automatic acknowledgment",
-        total("get_no_ack"),
-        proto,
-    )
-    x.one(
-        "rabbitmq_global_messages_delivered_get_manual_ack_total",
-        "counter",
-        "Total number of messages delivered to consumers using basic.get with manual acknowledgment",
-        total("get"),
-        proto,
-    )
-    x.one(
-        "rabbitmq_global_messages_delivered_total",
-        "counter",
-        "Total number of messages delivered to consumers",
-        total("deliver") + total("deliver_no_ack") + total("get") + total("get_no_ack"),
-        proto,
-    )
-    x.one(
-        "rabbitmq_global_messages_get_empty_total",
-        "counter",
-        "Total number of times basic.get operations fetched no message",
-        total("get_empty"),
+        "Total number of messages received from publishers expecting confirmations",
+        total("confirm") + sum(c.messages_unconfirmed for c in channels),
         proto,
     )
     x.one(
@@ -380,13 +395,6 @@ def _aggregated(ctx: Context, x: Exposition) -> None:
         "counter",
         "Total number of messages received from publishers",
         total("publish"),
-        proto,
-    )
-    x.one(
-        "rabbitmq_global_messages_redelivered_total",
-        "counter",
-        "Total number of messages redelivered to consumers",
-        total("redeliver"),
         proto,
     )
     x.one(
@@ -408,6 +416,13 @@ def _aggregated(ctx: Context, x: Exposition) -> None:
         "counter",
         "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable",
         total("return_unroutable"),
+        proto,
+    )
+    x.one(
+        "rabbitmq_global_publishers",
+        "gauge",
+        "Current number of publishers",
+        sum(1 for c in channels if c.stats["publish"].value > 0),
         proto,
     )
 

@@ -366,12 +366,12 @@ def connection_json(
         "peer_port": c.peer_port,
         "port": c.port,
         "protocol": c.protocol,
-        "recv_cnt": 0,
+        "recv_cnt": c.recv_cnt,
     }
     add_stat(d, "recv_oct", c.stats, rates)
     d["reductions"] = 0
     d["reductions_details"] = ZERO_RATE
-    d["send_cnt"] = 0
+    d["send_cnt"] = c.send_cnt
     add_stat(d, "send_oct", c.stats, rates)
     d.update(
         {
@@ -716,12 +716,12 @@ class Pagination:
             self.page = int(page_s or "")
             self.page_size = int(size_s) if size_s not in (None, "") else DEFAULT_PAGE_SIZE
         except ValueError:
-            raise bad_request(
-                "Pagination parameters are invalid", "invalid_pagination_parameters"
-            ) from None
+            # RabbitMQ's error tag for unparsable numbers is the generic one
+            raise bad_request("Pagination parameters are invalid") from None
         if self.page <= 0 or self.page_size <= 0 or self.page_size > MAX_PAGE_SIZE:
+            size = self.page_size if size_s not in (None, "") else "undefined"
             raise bad_request(
-                f"Invalid pagination parameters: page number {self.page}, page size {self.page_size}",
+                f"Invalid pagination parameters: page number {self.page}, page size {size}",
                 "invalid_pagination_parameters",
             )
         self.regex: re.Pattern[str] | None = None

@@ -82,6 +82,16 @@ class Api:
         return r.json
 
 
+# Seconds to wait before asserting queue lengths: amqpish's are live, RabbitMQ's lag
+# ~5 s (set it so when pointing the real-client tests at a RabbitMQ node to compare).
+STATS_LAG = 0.0
+
+
+def settle() -> None:
+    if STATS_LAG:
+        time.sleep(STATS_LAG)
+
+
 def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
     """Poll ``cond`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

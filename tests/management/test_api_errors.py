@@ -143,12 +143,10 @@ def test_queue_get_and_publish_errors(api: Api) -> None:
         r = api.post(pub, body)
         assert r.status == 400, (body, r)
         error(r)
-    assert (
-        api.post(
-            "/api/exchanges/%2F/no-such-exchange/publish", {"routing_key": "", "payload": ""}
-        ).status
-        == 404
-    )
+    # RabbitMQ publishes through a channel and answers its 404 channel error as a 400
+    r = api.post("/api/exchanges/%2F/no-such-exchange/publish", {"routing_key": "", "payload": ""})
+    assert r.status == 400
+    assert error(r)["reason"] == "404 NOT_FOUND - no exchange 'no-such-exchange' in vhost '/'"
     api.delete(f"/api/queues/%2F/{name}")
 
 
@@ -204,8 +202,15 @@ def test_management_users_see_only_their_vhosts(api: Api, mgmt_broker: BrokerPro
     tag = uuid.uuid4().hex[:6]
     vh, user = f"own-{tag}", f"user-{tag}"
     assert api.put(f"/api/vhosts/{vh}").status == 201
-    # like RabbitMQ, an administrator needs permissions in a vhost to declare in it
-    assert api.put(f"/api/queues/{vh}/mine", {}).status == 401
+    # as in RabbitMQ, creating a vhost grants its creator full permissions in it ...
+    perms = api.ok(f"/api/vhosts/{vh}/permissions")
+    assert [(x["user"], x["configure"], x["write"], x["read"]) for x in perms] == [
+        ("guest", ".*", ".*", ".*")
+    ]
+    # ... and without them even an administrator may not declare in it
+    assert api.delete(f"/api/permissions/{vh}/guest").status == 204
+    r = api.put(f"/api/queues/{vh}/mine", {})
+    assert r.status == 401 and error(r)["error"] == "not_authorised"
     assert (
         api.put(
             f"/api/permissions/{vh}/guest", {"configure": ".*", "write": ".*", "read": ".*"}
@@ -259,3 +264,131 @@ def test_user_password_hash_round_trip(api: Api, mgmt_broker: BrokerProcess) -> 
     assert api.post("/api/users/bulk-delete", {"users": [f"a-{tag}", f"b-{tag}"]}).status == 204
     assert api.get(f"/api/users/a-{tag}").status == 404
     _ = q
+
+
+# --- every route of the API, from the UI's own route table ------------------------------------
+
+
+def api_routes() -> list[tuple[str, frozenset[str], dict[str, str]]]:
+    """(pattern, methods, access by method) of every /api route."""
+    from management_ui import api as api_module
+    from management_ui import api_admin
+    from management_ui.routing import Router
+
+    r = Router()
+    api_module.register(r)
+    api_admin.register(r)
+    return [
+        (route.pattern, frozenset(route.methods), {m: e.access for m, e in route.methods.items()})
+        for route in r.routes
+        if route.pattern.startswith("/api/")
+    ]
+
+
+# what each path parameter is filled with: names that exist nowhere
+PARAMS = {
+    "vhost": "%2F",
+    "name": "err-missing",
+    "node": "nobody%40nowhere",
+    "user": "err-missing-user",
+    "port": "5",
+    "protocol": "amqp091",
+    "within": "1",
+    "unit": "days",
+    "source": "amq.direct",
+    "destination": "err-missing",
+    "props": "~",
+}
+
+
+def fill(pattern: str, **over: str) -> str:
+    values = {**PARAMS, **over}
+    return "/".join(values[p[1:-1]] if p.startswith("{") else p for p in pattern.split("/"))
+
+
+def test_every_route_needs_auth(api: Api) -> None:
+    checked = 0
+    for pattern, methods, access in api_routes():
+        for method in sorted(methods):
+            if access[method] == "none":
+                continue
+            path = fill(pattern)
+            body = b"{}" if method in ("PUT", "POST") else None
+            for headers in ({}, {"Authorization": "Basic Z3Vlc3Q6bm9wZQ=="}):  # none; guest:nope
+                r = api.request(method, path, raw=body, headers=headers, auth=False)
+                assert r.status == 401, (method, path, headers, r)
+                assert error(r)["error"] == "not_authorized"
+                assert r.headers["www-authenticate"] == 'Basic realm="RabbitMQ Management"'
+                checked += 1
+    assert checked > 100
+    # nothing was changed by the refused requests
+    assert api.get("/api/queues/%2F/err-missing").status == 404
+    assert api.get("/api/users/err-missing-user").status == 404
+
+
+def test_every_route_rejects_other_methods(api: Api) -> None:
+    for pattern, methods, _ in api_routes():
+        path = fill(pattern)
+        for method in ("GET", "PUT", "POST", "DELETE", "PATCH"):
+            if method in methods:
+                continue
+            r = api.request(method, path, raw=b"{}" if method != "GET" else None)
+            assert r.status == 405, (method, path, r)
+            assert error(r)["error"] == "Method Not Allowed"
+            assert set(r.headers["allow"].split(", ")) == set(methods), (method, path)
+
+
+def test_every_body_route_rejects_malformed_json(api: Api) -> None:
+    bad_bodies = (
+        b"{not json",
+        b'{"a": 1',
+        b"\xff\xfe",
+        b"[1, 2]",
+        b"42",
+        b'{"x": NaN}',
+        b"[" * 100_000,  # nesting that would blow Python's recursion limit
+    )
+    for pattern, methods, _ in api_routes():
+        for method in sorted(methods & {"PUT", "POST"}):
+            path = fill(pattern)
+            for raw in bad_bodies:
+                r = api.request(method, path, raw=raw, headers={"Content-Type": "application/json"})
+                assert r.status == 400, (method, path, raw[:20], r)
+                assert error(r)["error"] == "bad_request"
+    # nothing was created from a bad body
+    assert api.get("/api/vhosts/%2F").status == 200
+    assert api.get("/api/queues/%2F/err-missing").status == 404
+    assert api.get("/api/users/err-missing-user").status == 404
+
+
+def test_every_vhost_route_answers_404_for_an_unknown_vhost(api: Api) -> None:
+    bodies = {
+        "/api/queues/{vhost}/{name}/get": {
+            "count": 1,
+            "ackmode": "ack_requeue_true",
+            "encoding": "auto",
+        },
+        "/api/exchanges/{vhost}/{name}/publish": {
+            "routing_key": "k",
+            "payload": "x",
+            "payload_encoding": "string",
+            "properties": {},
+        },
+        "/api/permissions/{vhost}/{user}": {"configure": ".*", "write": ".*", "read": ".*"},
+        "/api/policies/{vhost}/{name}": {"pattern": ".*", "definition": {"max-length": 1}},
+    }
+    checked = 0
+    for pattern, methods, _ in api_routes():
+        if "{vhost}" not in pattern:
+            continue
+        for method in sorted(methods):
+            if (method, pattern) == ("PUT", "/api/vhosts/{vhost}"):
+                continue  # that one creates it
+            path = fill(pattern, vhost="err-no-such-vhost", user="guest")
+            body = bodies.get(pattern, {}) if method in ("PUT", "POST") else None
+            r = api.request(method, path, body=body)
+            assert r.status == 404, (method, path, r)
+            assert error(r)["error"] == "Object Not Found"
+            checked += 1
+    assert checked > 30
+    assert api.get("/api/vhosts/err-no-such-vhost").status == 404
