@@ -63,16 +63,20 @@ def test_users_permissions_and_policies_on_a_running_broker(broker: BrokerProces
     assert exc.value.reply_code == 403
     conn.close()
 
+    conn = pika.BlockingConnection(pika.URLParameters(broker.url))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("capped.q")
+    for i in range(5):
+        ch.basic_publish("", "capped.q", str(i).encode())
+    assert ch.queue_declare("capped.q", passive=True).method.message_count == 5
+    # a policy applies to existing queues at once, as in RabbitMQ (drop-head)
     r = cli(
         "policies", "set", "cap", "^capped\\.", '{"max-length": 2}', "--apply-to", "queues", *on
     )
     assert r.returncode == 0, r.stderr
-    conn = pika.BlockingConnection(pika.URLParameters(broker.url))
-    ch = conn.channel()
-    ch.queue_declare("capped.q")
-    for i in range(5):
-        ch.basic_publish("", "capped.q", str(i).encode())
     assert ch.queue_declare("capped.q", passive=True).method.message_count == 2
+    assert ch.basic_get("capped.q", auto_ack=True)[2] == b"3"
     assert cli("policies", "clear", "cap", *on).returncode == 0
     ch.queue_delete("capped.q")
     conn.close()
