@@ -57,8 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     from amqpish.admin_cli import add_admin_commands
     from amqpish.tools_cli import add_tool_commands
 
+    from amqpish.perf import add_perf_command
+
     add_tool_commands(sub)
     add_admin_commands(sub)
+    add_perf_command(sub)
     return p
 
 

@@ -364,17 +364,14 @@ class VHost:
         *,
         owner: object,
     ) -> None:
-        if source == "":
+        if source == "" or (destination_type == "exchange" and destination == ""):
             raise AMQPError(Code.ACCESS_REFUSED, "operation not permitted on the default exchange")
+        # the source is looked up first: RabbitMQ names it when both ends are missing
+        src = self.get_exchange(source)
         if destination_type == "queue":
             dest: Queue | Exchange = self.get_queue(destination, owner)
         else:
-            if destination == "":
-                raise AMQPError(
-                    Code.ACCESS_REFUSED, "operation not permitted on the default exchange"
-                )
             dest = self.get_exchange(destination)
-        src = self.get_exchange(source)
         b = Binding(source, destination, destination_type, routing_key, dict(arguments or {}))
         key = b.key
         if key in self.bindings:

@@ -43,7 +43,7 @@ from amqpish.perf.wire import (
     publish_ring,
 )
 
-__all__ = ["Consumer", "ConsumerSpec", "Publisher", "PublisherSpec"]
+__all__ = ["ConfirmTracker", "Consumer", "ConsumerSpec", "Publisher", "PublisherSpec"]
 
 _HEAD = struct.Struct(">BHI").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -136,11 +136,8 @@ class Publisher(_Connection):
         self.pending_n = 0
         self.issued = 0  # handed to the socket or pending
         self.sent = 0  # completely written
-        self.confirmed = 0
-        self.nacked = 0
+        self.confirms = ConfirmTracker()
         self.blocked = 0  # connection.blocked notifications
-        self._upto = 0  # every tag <= this is confirmed
-        self._singles: set[int] = set()  # confirmed tags above _upto
         self.t0 = 0.0
         self.cap = 0.0  # in-flight cap share (0: none)
         self.consumed: Callable[[], float] = lambda: 0.0
@@ -151,7 +148,7 @@ class Publisher(_Connection):
     def allowance(self, now: float) -> int:
         lim = 1 << 30
         if self.window:
-            lim = self.window - (self.issued - self.confirmed)
+            lim = self.window - (self.issued - self.confirms.confirmed)
         if self.rate:
             lim = min(lim, int((now - self.t0) * self.rate) + 1 - self.issued)
         self.capped = False
@@ -236,7 +233,7 @@ class Publisher(_Connection):
                 index = _U32(data, pos + 7)[0]
                 if index in (BASIC_ACK, BASIC_NACK):
                     tag, bits = _TAG_BITS(data, pos + 11)
-                    self._confirm(tag, bits & 1, index == BASIC_NACK)
+                    self.confirms.confirm(tag, bits & 1, index == BASIC_NACK)
                 elif index in (CHANNEL_CLOSE, CONNECTION_CLOSE):
                     raise PerfError("producer: " + describe_close(data, pos, end - 1))
                 elif index == CONNECTION_BLOCKED:
@@ -246,25 +243,39 @@ class Publisher(_Connection):
         if self.window and self.pending is None and self.allowance(time.monotonic()) > 0:
             self._set_write(True)
 
-    def _confirm(self, tag: int, multiple: int, nack: bool) -> None:
+
+class ConfirmTracker:
+    """Counts confirmed delivery tags once each, whatever mix of single and ``multiple``
+    acks/nacks the broker sends (tags below ``upto`` are all confirmed; ``singles``
+    holds confirmed tags above it)."""
+
+    __slots__ = ("confirmed", "nacked", "singles", "upto")
+
+    def __init__(self) -> None:
+        self.confirmed = 0
+        self.nacked = 0
+        self.upto = 0
+        self.singles: set[int] = set()
+
+    def confirm(self, tag: int, multiple: int, nack: bool) -> None:
         n = 0
         if multiple:
-            if tag > self._upto:
-                n = tag - self._upto
-                if self._singles:
-                    above = {t for t in self._singles if t > tag}
-                    n -= len(self._singles) - len(above)
-                    self._singles = above
-                self._upto = tag
-        elif tag > self._upto and tag not in self._singles:
+            if tag > self.upto:
+                n = tag - self.upto
+                if self.singles:
+                    above = {t for t in self.singles if t > tag}
+                    n -= len(self.singles) - len(above)
+                    self.singles = above
+                self.upto = tag
+        elif tag > self.upto and tag not in self.singles:
             n = 1
-            if tag == self._upto + 1:
-                self._upto = tag
-                while self._upto + 1 in self._singles:
-                    self._upto += 1
-                    self._singles.discard(self._upto)
+            if tag == self.upto + 1:
+                self.upto = tag
+                while self.upto + 1 in self.singles:
+                    self.upto += 1
+                    self.singles.discard(self.upto)
             else:
-                self._singles.add(tag)
+                self.singles.add(tag)
         self.confirmed += n
         if nack:
             self.nacked += n
@@ -287,6 +298,8 @@ class Consumer(_Connection):
         except (BlockingIOError, InterruptedError):
             if not self.n:
                 return
+        # the clock after the read: a message cannot have been stamped later than this
+        now_ns = _mono_ns()
         data = self.buf
         n = self.n
         pos = 0

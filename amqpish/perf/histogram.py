@@ -13,8 +13,7 @@ line, the measured window for the summary -- and reads percentiles from it.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable, MutableSequence, Sequence
+from collections.abc import MutableSequence, Sequence
 
 __all__ = ["BUCKETS", "bucket", "extremes", "fold", "percentile", "value"]
 
@@ -46,12 +45,24 @@ def value(i: int) -> float:
     return (mantissa + 0.5) * (1 << shift)
 
 
-def fold(samples: Iterable[int], counts: MutableSequence[int], base: int = 0) -> int:
+def fold(samples: Sequence[int], counts: MutableSequence[int], base: int = 0) -> int:
     """Add ``samples`` to ``counts[base : base + BUCKETS]``; the number of samples added."""
-    tally = Counter(map(bucket, samples))
-    for i, n in tally.items():
-        counts[base + i] += n
-    return sum(tally.values())
+    if not samples:
+        return 0
+    local = [0] * BUCKETS
+    # bucket() inlined, with locals for the constants: this runs once per message
+    linear, bits, top, last = _LINEAR, _SUB_BITS, _SUB_BITS + 1, _LAST
+    for v in samples:
+        if v < linear:
+            local[v if v > 0 else 0] += 1
+        else:
+            shift = v.bit_length() - top
+            i = (shift << bits) + (v >> shift)
+            local[i if i < last else last] += 1
+    for i in range(bucket(min(samples)), bucket(max(samples)) + 1):
+        if local[i]:
+            counts[base + i] += local[i]
+    return len(samples)
 
 
 def percentile(counts: Sequence[int], p: float) -> float:

@@ -14,6 +14,7 @@ import argparse
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["EXCHANGE_TYPES", "PerfOptions", "UsageError", "add_arguments", "options_from_args"]
 
@@ -51,8 +52,13 @@ class PerfOptions:
     json: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        """The options for the JSON result (the URL without its password)."""
         out = asdict(self)
         del out["json"]
+        parts = urlsplit(self.url)
+        if parts.password is not None:
+            netloc = parts.netloc.rsplit("@", 1)[1]
+            out["url"] = urlunsplit(parts._replace(netloc=f"{parts.username}@{netloc}"))
         return out
 
 

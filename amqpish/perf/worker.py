@@ -142,8 +142,8 @@ def _report(clients: Sequence[Publisher | Consumer], index: int, shared: Shared)
     for c in clients:
         if isinstance(c, Publisher):
             sent += c.sent
-            confirmed += c.confirmed
-            nacked += c.nacked
+            confirmed += c.confirms.confirmed
+            nacked += c.confirms.nacked
             blocked += c.blocked
         else:
             received += c.received
