@@ -285,6 +285,17 @@ def health_virtual_hosts(ctx: Context, req: Request, p: dict[str, str]) -> Respo
     return _ok()
 
 
+def health_node(ctx: Context, req: Request, p: dict[str, str]) -> Response:
+    """RabbitMQ's deprecated /api/healthchecks/node[/{node}], still used by clients."""
+    node = p.get("node")
+    o = ctx.view.overview()
+    if node is not None and node != o.node:
+        return json_response({"error": "not_found", "reason": f"no node '{node}'"}, 404)
+    if o.alarms:
+        return _failed("resource alarm(s) in effect: " + ", ".join(o.alarms))
+    return _ok()
+
+
 def health_single_node(ctx: Context, req: Request, p: dict[str, str]) -> Response:
     return _ok({"reason": "single node cluster"})
 
@@ -771,6 +782,13 @@ def register(r: Router) -> None:
         "/api/aliveness-test/{vhost}",
         aliveness_test,
         summary="Declare, publish to and get from a test queue",
+    )
+    add("GET", "/api/healthchecks/node", health_node, summary="Deprecated node health check")
+    add(
+        "GET",
+        "/api/healthchecks/node/{node}",
+        health_node,
+        summary="Deprecated node health check",
     )
     add(
         "GET",

@@ -462,6 +462,11 @@ class ConnectionSession:
                 "For details see the broker logfile.",
             ).reply_text
             self.send_method(0, spec.ConnectionClose(Code.ACCESS_REFUSED, text, 0, 0))
+            # the peer answers close-ok: wait for it (bounded by the runtime) so that its
+            # write does not meet a reset socket and hide the 403
+            self.close_reason = (Code.ACCESS_REFUSED, text)
+            self.state = State.CLOSING
+            return
         self._set_closed("authentication failed")
 
     def _tune_ok(self, m: spec.ConnectionTuneOk) -> None:

@@ -204,3 +204,23 @@ def test_connection_reset_is_an_ordinary_close(broker: BrokerProcess) -> None:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     healthy(broker)
+
+
+def test_auth_failure_close_waits_for_close_ok(broker: BrokerProcess) -> None:
+    c = RawClient(broker.port)
+    c.sock.sendall(spec.PROTOCOL_HEADER)
+    assert isinstance(c.expect_method(0), spec.ConnectionStart)
+    c.send(
+        0,
+        spec.ConnectionStartOk(
+            client_properties={"capabilities": {"authentication_failure_close": True}},
+            mechanism="PLAIN",
+            response=b"\x00guest\x00wrong",
+        ),
+    )
+    close = c.expect_method(0)
+    assert isinstance(close, spec.ConnectionClose) and close.reply_code == 403
+    c.send(0, spec.ConnectionCloseOk())
+    # the broker waited for our close-ok: a clean EOF, not a reset
+    assert c.read_until_eof() == []
+    c.close()
