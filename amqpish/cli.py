@@ -55,9 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     s.set_defaults(func=_serve)
     from amqpish.admin_cli import add_admin_commands
-    from amqpish.tools_cli import add_tool_commands
-
     from amqpish.perf import add_perf_command
+    from amqpish.tools_cli import add_tool_commands
 
     add_tool_commands(sub)
     add_admin_commands(sub)

@@ -50,6 +50,9 @@ class Config:
     default_pass: str = "guest"
     # publishers are blocked above this RSS; a fraction of RAM when <= 1.0
     memory_high_watermark: float = 0.4
+    # bytes of message bodies the queues keep in memory; past it they page bodies out
+    # to disk (0: half the memory watermark; negative: never page)
+    queue_memory_budget: int = 0
     disk_free_limit: int = 50_000_000
     cluster_name: str = "amqpish@localhost"
     users: tuple[UserConfig, ...] = ()
@@ -67,6 +70,12 @@ class Config:
         except (ValueError, OSError):
             total = 8 << 30
         return int(total * self.memory_high_watermark)
+
+    def queue_memory_budget_bytes(self) -> int | None:
+        """The queues' budget for message bodies in memory (None: no paging)."""
+        if self.queue_memory_budget < 0:
+            return None
+        return self.queue_memory_budget or self.memory_limit_bytes() // 2
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

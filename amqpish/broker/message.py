@@ -5,6 +5,13 @@ the body and the raw property bytes are never copied or re-encoded on the way to
 consumer. Properties are decoded lazily (most messages only need the flags), and
 the UTF-8 forms of exchange and routing key are kept because every delivery frame
 needs them.
+
+A queue that holds more than its share of memory may page a message's body out: the
+body is then the ``PAGED_OUT`` sentinel (compared by identity) and ``size`` keeps the
+real length; where the bytes went is the queue's business (see ``paging.py``), so a
+message costs nothing more for it. Only the queue that holds the message pages it,
+and it pages the body back in before anything else sees the message (delivery,
+basic.get, dead-lettering).
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ _FLAG_PRIORITY = 1 << 11
 _FLAG_EXPIRATION = 1 << 8
 
 _EMPTY_PROPS = BasicProperties()
+
+# The body of a paged-out message. Compared by identity: a client's body that happens
+# to hold the same bytes is another object.
+PAGED_OUT: bytes = b"<amqpish: body paged out>"
 EMPTY_RAW = b"\x00\x00"
 
 

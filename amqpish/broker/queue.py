@@ -16,6 +16,11 @@ a task or a timer of its own.
 
 ``apply(command, now)`` is the replayable form of the mutating operations, so a
 queue's command log can be applied on another node.
+
+Paging (``paging.py``, mixed in): a queue may hold more message bytes than memory.
+It keeps the bodies near its head and gives the others to the runtime's pager; a
+body that is out (``PAGED_OUT``) is read back, a batch at a time, before its message
+is delivered, got or dead-lettered.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Any, Protocol
 
 from amqpish.broker.consumers import Consumer
 from amqpish.broker.errors import AMQPError, Code
-from amqpish.broker.message import Entry, Message
+from amqpish.broker.message import PAGED_OUT, Entry, Message
+from amqpish.broker.paging import Pager, QueuePaging
 
 DROP_HEAD = "drop-head"
 REJECT_PUBLISH = "reject-publish"
@@ -115,6 +121,10 @@ class PriorityBuffer:
         for level in reversed(self.levels):
             yield from level
 
+    def __reversed__(self) -> Iterator[Entry]:
+        for level in self.levels:
+            yield from reversed(level)
+
     def requeue(self, entries: list[Entry]) -> None:
         by_level: dict[int, list[Entry]] = {}
         top = len(self.levels) - 1
@@ -163,7 +173,7 @@ class Purge:
 Command = Publish | Settle | Purge
 
 
-class Queue:
+class Queue(QueuePaging):
     def __init__(
         self,
         vhost: str,
@@ -176,6 +186,7 @@ class Queue:
         now: float = 0.0,
         schedule: Scheduler = _no_schedule,
         log: QueueLog | None = None,
+        pager: Pager | None = None,
     ) -> None:
         self.vhost = vhost
         # durable queues record their persistent messages here (None: nothing is kept)
@@ -213,6 +224,8 @@ class Queue:
         self.policy_name: str | None = None
         self.policy: dict[str, Any] = {}
         self.ready: deque[Entry] | PriorityBuffer = deque()
+        # paging (see paging.py); the runtime's log carries its pager
+        self._init_paging(pager if pager is not None else getattr(log, "pager", None))
         self.configure(self.arguments, {})
 
     # --- configuration --------------------------------------------------------
@@ -304,6 +317,8 @@ class Queue:
             self._set_timer(entry.expires_at)
         if self.max_length is not None or self.max_length_bytes is not None:
             self._enforce_limits()
+        if self.ready_bytes > self.page_mark:
+            self.page_out()
         return True
 
     def _would_overflow(self, msg: Message) -> bool:
@@ -324,6 +339,8 @@ class Queue:
             (max_len is not None and len(ready) > max_len)
             or (max_bytes is not None and self.ready_bytes > max_bytes)
         ):
+            if self.paged_count and self.dlx is not None and ready[0].msg.body is PAGED_OUT:
+                self._page_in_head()
             e = ready.popleft()
             self.ready_bytes -= e.msg.size
             self._dead_letter(e.msg, "maxlen", e)
@@ -393,6 +410,8 @@ class Queue:
             c = self._next_consumer()
             if c is None:
                 return
+            if self.paged_count and ready[0].msg.body is PAGED_OUT:
+                self._page_in_head()
             entry = ready.popleft()
             self.ready_bytes -= entry.msg.size
             exp = entry.expires_at
@@ -407,6 +426,8 @@ class Queue:
         self._schedule_expires()
         ready = self.ready
         while ready:
+            if self.paged_count and ready[0].msg.body is PAGED_OUT:
+                self._page_in_head()
             entry = ready.popleft()
             self.ready_bytes -= entry.msg.size
             exp = entry.expires_at
@@ -529,6 +550,7 @@ class Queue:
                     log.settled(self, e)
         self.ready.clear()
         self.ready_bytes = 0
+        self._paged_cleared()
         return n
 
     def touch(self, now: float) -> None:
@@ -570,12 +592,19 @@ class Queue:
             exp = head.expires_at
             if exp is None or exp > now:
                 return
+            if self.paged_count and self.dlx is not None and head.msg.body is PAGED_OUT:
+                self._page_in_head()
             ready.popleft()
             self.ready_bytes -= head.msg.size
             self._dead_letter(head.msg, "expired", head)
 
     def _dead_letter(self, msg: Message, reason: str, entry: Entry | None = None) -> None:
         """``entry`` leaves the queue for good (expired, dropped, rejected)."""
+        if entry is not None and msg.body is PAGED_OUT:
+            if self.dlx is not None:
+                self._page_in([entry])
+            else:
+                self._forget_paged(entry)
         if entry is not None and entry.logged and self.log is not None:
             self.log.settled(self, entry)
         if self.dlx is not None:
@@ -590,6 +619,7 @@ class Queue:
         self.consumers = []
         self.ready.clear()
         self.ready_bytes = 0
+        self._paged_cleared()
         return consumers
 
     def restore(self, entries: Iterable[Entry]) -> None:
@@ -597,9 +627,16 @@ class Queue:
         ready = self.ready
         for e in entries:
             ready.append(e)
-            self.ready_bytes += e.msg.size
+            size = e.msg.size
+            self.ready_bytes += size
+            if e.msg.body is PAGED_OUT:
+                self.paged_count += 1
+                self.paged_bytes += size
             if e.seq >= self.next_seq:
                 self.next_seq = e.seq + 1
+        # what recovery left in memory stays: only later publishes are walked
+        self.page_seq = self.next_seq - 1
+        self._remark()
         head = ready[0] if ready else None
         if head is not None and head.expires_at is not None:
             self._set_timer(head.expires_at)
@@ -615,11 +652,18 @@ class Queue:
         if isinstance(command, Settle):
             wanted = set(command.seqs)
             kept = [e for e in self.ready if e.seq not in wanted]
+            places = {s: p for s, p in self.page_places.items() if s not in wanted}
             self.ready.clear()
             self.ready_bytes = 0
+            self._paged_cleared()
+            self.page_places.update(places)
             for e in kept:
                 self.ready.append(e)
                 self.ready_bytes += e.msg.size
+                if e.msg.body is PAGED_OUT:
+                    self.paged_count += 1
+                    self.paged_bytes += e.msg.size
+            self._remark()
             return len(wanted)
         raise TypeError(command)
 

@@ -60,7 +60,9 @@ class Server:
         self.config = config
         self.timers = TimerHeap(self._on_timer)
         self.durability = Durability(
-            Path(config.data_dir), on_accepting_changed=self._persister_accepting
+            Path(config.data_dir),
+            on_accepting_changed=self._persister_accepting,
+            memory_budget=config.queue_memory_budget_bytes(),
         )
         self.broker = Broker(
             schedule=self.timers.schedule, default_user=False, queue_log=self.durability
@@ -207,6 +209,8 @@ class Server:
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.persister.run)
             await nursery.start(self.timers.run)
+            if durability.pager is not None:
+                await nursery.start(durability.pager.serve, self.broker)
             nursery.start_soon(self._resource_monitor)
             listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
             self.addresses["amqp"] = listeners[0].socket.getsockname()[:2]

@@ -13,7 +13,12 @@ publisher confirms, so a confirmed message never outlives its queue's declaratio
 
 Recovery (``recover``) runs before the listeners open: definitions first, then the
 message store, whose live messages are put back in their queues in their original
-order, flagged redelivered when they had been delivered before the restart.
+order, flagged redelivered when they had been delivered before the restart. With a
+memory budget, the store returns at most that many bytes of bodies; the other
+messages come back paged out and are read back as their queues reach them.
+
+``pager`` (``server/paging.py``) is the queues' pager; every queue finds it here,
+through the log it is given, durable or not.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from amqpish.broker.message import Entry, Message
+from amqpish.broker.message import PAGED_OUT, Entry, Message
 from amqpish.broker.queue import Queue
+from amqpish.codec import BasicProperties
+from amqpish.server.paging import Pager
 from amqpish.server.persister import Persister
 from amqpish.store.definitions import DefinitionsError, load_definitions, save_definitions
 from amqpish.store.segments import SegmentStore
+from amqpish.store.spill import SpillStore
 
 if TYPE_CHECKING:
     from amqpish.server.app import Server
@@ -43,11 +51,21 @@ def queue_key(q: Queue) -> str:
 
 class Durability:
     def __init__(
-        self, data_dir: Path, *, on_accepting_changed: Callable[[bool], None] | None = None
+        self,
+        data_dir: Path,
+        *,
+        on_accepting_changed: Callable[[bool], None] | None = None,
+        memory_budget: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = SegmentStore(data_dir / "messages")
+        # None: bodies are never paged out
+        self.pager = (
+            None
+            if memory_budget is None
+            else Pager(memory_budget, self.store, SpillStore(data_dir / "spill"))
+        )
         self.persister = Persister(
             self.store, prepare=self._prepare, on_accepting_changed=on_accepting_changed
         )
@@ -117,8 +135,12 @@ class Durability:
             log.warning("definitions_from_backup", path=str(e.backup))
         if doc is not None:
             import_(doc)
-        state = self.store.recover()
+        pager = self.pager
+        state = self.store.recover(resident_bytes=None if pager is None else pager.budget)
         self.next_id = state.max_msg_id + 1
+        paged_sizes = state.paged_sizes
+        names: dict[tuple[str, str], tuple[str, str, bytes, bytes]] = {}
+        shared_props: dict[bytes, tuple[bytes, BasicProperties]] = {}
         now = time.time()
         restored = 0
         for key, messages in state.queues.items():
@@ -136,7 +158,22 @@ class Durability:
                 continue
             entries = []
             for rm in messages:
-                msg = Message(rm.exchange, rm.routing_key, rm.properties_raw, rm.body, rm.msg_id)
+                # one copy of each exchange, routing key and properties, as publishers
+                # share theirs: a million recovered messages mostly repeat a few
+                ex, rk, ex_b, rk_b = names.get((rm.exchange, rm.routing_key)) or names.setdefault(
+                    (rm.exchange, rm.routing_key),
+                    (rm.exchange, rm.routing_key, rm.exchange.encode(), rm.routing_key.encode()),
+                )
+                raw, decoded = shared_props.get(rm.properties_raw) or (rm.properties_raw, None)
+                body = rm.body
+                if body is None:
+                    msg = Message(ex, rk, raw, PAGED_OUT, rm.msg_id, decoded, ex_b, rk_b)
+                    msg.size = paged_sizes[rm.msg_id]
+                else:
+                    msg = Message(ex, rk, raw, body, rm.msg_id, decoded, ex_b, rk_b)
+                if decoded is None:
+                    # properties are read-only once decoded: one object for all copies
+                    shared_props[raw] = (raw, msg.props)
                 ttl = q.message_ttl
                 if msg.ttl is not None and (ttl is None or msg.ttl < ttl):
                     ttl = msg.ttl
@@ -146,6 +183,8 @@ class Durability:
                 entries.append(entry)
             q.restore(entries)
             restored += len(entries)
+        if pager is not None:
+            pager.rebalance(q for vh in server.broker.vhosts.values() for q in vh.queues.values())
         log.info(
             "recovered",
             messages=state.messages,
@@ -153,6 +192,7 @@ class Durability:
             segments=state.segments,
             bytes_read=state.bytes_read,
             truncated=len(state.truncated),
+            paged_out=len(paged_sizes),
             seconds=round(time.perf_counter() - t0, 3),
         )
         return doc is None

@@ -27,8 +27,8 @@ share the replay code in ``ledger.py``) and are run through one test suite.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 
@@ -42,7 +42,9 @@ class RecoveredMessage(NamedTuple):
     exchange: str
     routing_key: str
     properties_raw: bytes
-    body: bytes
+    # None past ``recover(resident_bytes)``: read it back with ``read_bodies`` (its
+    # length is in ``RecoveredState.paged_sizes``)
+    body: bytes | None
     redelivered: bool
 
 
@@ -72,6 +74,8 @@ class RecoveredState:
     orphans: int  # enqueues whose message record was lost to damage
     truncated: tuple[Truncation, ...]
     seconds: float
+    # msg_id -> body length of the messages recovered without their body
+    paged_sizes: Mapping[int, int] = field(default_factory=dict)
 
 
 class MessageStore(Protocol):
@@ -113,8 +117,21 @@ class MessageStore(Protocol):
         """
         ...
 
-    def recover(self) -> RecoveredState:
-        """What is durable: call once, before the first ``sync()``."""
+    def recover(self, resident_bytes: int | None = None) -> RecoveredState:
+        """What is durable: call once, before the first ``sync()``.
+
+        With ``resident_bytes``, at most about that many bytes of bodies are returned;
+        the other messages come back with ``body=None``.
+        """
+        ...
+
+    def located(self, msg_id: int) -> bool:
+        """The message's body is durable and ``read_bodies`` can read it back."""
+        ...
+
+    def read_bodies(self, wanted: Sequence[tuple[int, int]]) -> list[bytes]:
+        """The bodies of live messages, given as ``(msg_id, body length)``, in that
+        order. Blocking, a few reads however many bodies (for paging in)."""
         ...
 
     def close(self) -> None:

@@ -24,6 +24,13 @@ deleted when it holds no live record and no needed tombstone.
 
 The maps pack several small ints into one int because a store tracks one entry per
 queued message and a Python int is a fraction of the size of a tuple or an object.
+A message's entry also says where its body starts in its segment, when the caller
+knows (``apply(..., locs)``): that is how a paged-out body is read back.
+
+With ``body_budget``, a ledger that keeps payloads keeps at most about that many
+bytes of bodies: past it, a message's payload keeps the body's length instead of the
+body. That is decided only for records applied with ``locs`` (so that the body can
+be read back); the caller passes none while everything still fits.
 """
 
 from __future__ import annotations
@@ -45,10 +52,14 @@ from amqpish.store.records import (
 )
 
 _M32: Final = (1 << 32) - 1
-# msgs[msg_id] = refs | segment << 24 | size << 56
+# msgs[msg_id] = refs | segment << 24 | size << 56 | body offset << 96
+# (body offset 0: unknown; a body never starts a segment, a frame header does; it is
+# the top field so that without it the int stays one 30-bit digit smaller)
 _REFS: Final = (1 << 24) - 1
 _MSEG_SHIFT: Final = 24
 _SIZE_SHIFT: Final = 56
+_M40: Final = (1 << 40) - 1  # sizes: a body of a terabyte is not in memory to be written
+_OFF_SHIFT: Final = 96
 # queues[queue_key][msg_id] = enqueue_segment | delivered_segment << 32 | seq << 64
 _D_SHIFT: Final = 32
 _D_FIELD: Final = _M32 << _D_SHIFT
@@ -61,6 +72,11 @@ def message_segment(packed: int) -> int:
     return packed >> _MSEG_SHIFT & _M32
 
 
+def body_offset(packed: int) -> int:
+    """Where the message's body starts in its segment (0: not known)."""
+    return packed >> _OFF_SHIFT
+
+
 def enqueue_segment(packed: int) -> int:
     return packed & _M32
 
@@ -70,7 +86,9 @@ def delivered_segment(packed: int) -> int:
 
 
 class Ledger:
-    def __init__(self, *, keep_payloads: bool, track_fresh: bool) -> None:
+    def __init__(
+        self, *, keep_payloads: bool, track_fresh: bool, body_budget: int | None = None
+    ) -> None:
         self.msgs: dict[int, int] = {}
         self.queues: dict[str, dict[int, int]] = {}
         # per segment: live records, their estimated bytes, needed tombstones
@@ -81,6 +99,11 @@ class Ledger:
         self.deps: dict[int, dict[int, int]] = {}
         # msg_id -> its MESSAGE record, when the caller needs the content back
         self.payloads: dict[int, Record] | None = {} if keep_payloads else None
+        self.body_budget = body_budget
+        self.payload_bytes = 0  # bodies held in payloads
+        self.bodies_left_out = 0  # payloads holding a length instead of the body
+        # after snapshot(): msg_id -> body length, for the bodies left out
+        self.left_out_sizes: dict[int, int] = {}
         self.max_msg_id = 0
         self.records = 0
         # Messages first seen in the last batch and still unreferenced. Their ENQUEUEs
@@ -89,8 +112,9 @@ class Ledger:
         self._fresh: list[int] | None = [] if track_fresh else None
         self._unreferenced: list[int] = []
 
-    def apply(self, records: Sequence[Record], seg: int) -> None:
-        """Apply records written to (or read from) segment ``seg`` (>= 1), in order."""
+    def apply(self, records: Sequence[Record], seg: int, locs: Sequence[int] | None = None) -> None:
+        """Apply records written to (or read from) segment ``seg`` (>= 1), in order;
+        ``locs``: where each MESSAGE record's body starts in ``seg``, in order."""
         msgs = self.msgs
         queues = self.queues
         live = self.live
@@ -104,28 +128,40 @@ class Ledger:
         mx = self.max_msg_id
         added = 0
         added_bytes = 0
+        li = 0
+        kept = 0
         for r in records:
             tag = r[0]
             if tag == MESSAGE:
                 m = r[1]
                 if m > mx:
                     mx = m
-                size = len(r[5]) + len(r[4]) + MESSAGE_OVERHEAD
+                blen = len(r[5])
+                size = blen + len(r[4]) + MESSAGE_OVERHEAD
+                where = seg << _MSEG_SHIFT | size << _SIZE_SHIFT
+                if locs is not None:
+                    where |= locs[li] << _OFF_SHIFT
+                    li += 1
                 v = msgs.get(m)
                 if v is None:
-                    msgs[m] = seg << _MSEG_SHIFT | size << _SIZE_SHIFT
+                    msgs[m] = where
                     if fresh is not None:
                         fresh.append(m)
                 else:
                     oseg = v >> _MSEG_SHIFT & _M32
                     if oseg:
                         live[oseg] -= 1
-                        lbytes[oseg] -= v >> _SIZE_SHIFT
-                    msgs[m] = (v & _REFS) | seg << _MSEG_SHIFT | size << _SIZE_SHIFT
+                        lbytes[oseg] -= v >> _SIZE_SHIFT & _M40
+                    msgs[m] = (v & _REFS) | where
                 added += 1
                 added_bytes += size
                 if payloads is not None:
-                    payloads[m] = r
+                    if locs is None:
+                        # all of it fits (see body_budget); a moved copy counts twice
+                        payloads[m] = r
+                        kept += blen
+                    else:
+                        self._keep_payload(m, r, blen)
             elif tag == ENQUEUE:
                 q = r[1]
                 m = r[2]
@@ -183,8 +219,31 @@ class Ledger:
                         pairs.clear()
         live[seg] += added
         lbytes[seg] += added_bytes
+        self.payload_bytes += kept
         self.max_msg_id = mx
         self.records += len(records)
+
+    def _keep_payload(self, m: int, r: Record, blen: int) -> None:
+        payloads = self.payloads
+        assert payloads is not None
+        old = payloads.get(m)
+        if old is not None:
+            self._unkeep(old)
+        budget = self.body_budget
+        if budget is not None and self.payload_bytes + blen > budget:
+            # over budget: keep the length; the body is read back from the segment
+            payloads[m] = (r[0], m, r[2], r[3], r[4], blen)
+            self.bodies_left_out += 1
+        else:
+            payloads[m] = r
+            self.payload_bytes += blen
+
+    def _unkeep(self, p: Record) -> None:
+        body = p[5]
+        if type(body) is bytes:
+            self.payload_bytes -= len(body)
+        else:  # a length, or None once snapshot() has run
+            self.bodies_left_out -= 1
 
     def _settle(self, m: int, v: int, seg: int) -> None:
         """The pair (packed ``v``) for message ``m`` is gone; ``seg`` holds the
@@ -217,9 +276,11 @@ class Ledger:
         ms = mv >> _MSEG_SHIFT & _M32
         if ms:
             self.live[ms] -= 1
-            self.live_bytes[ms] -= mv >> _SIZE_SHIFT
+            self.live_bytes[ms] -= mv >> _SIZE_SHIFT & _M40
         if self.payloads is not None:
-            self.payloads.pop(m, None)
+            p = self.payloads.pop(m, None)
+            if p is not None and self.body_budget is not None:
+                self._unkeep(p)
 
     def end_batch(self) -> None:
         """After each batch: drop messages that no queue took in two batches."""
@@ -260,6 +321,9 @@ class Ledger:
 
     def forget_payloads(self) -> None:
         self.payloads = None
+        self.payload_bytes = 0
+        self.bodies_left_out = 0
+        self.left_out_sizes = {}
 
     def track_fresh(self) -> None:
         """From now on, sweep messages that no queue takes (see ``end_batch``)."""
@@ -273,6 +337,13 @@ class Ledger:
         orphans: (queue, msg_id) pairs whose MESSAGE record was lost to damage."""
         payloads = self.payloads
         assert payloads is not None, "snapshot() needs a ledger that keeps payloads"
+        if self.bodies_left_out:
+            # a recovery larger than the budget: body None, its length on the side
+            sizes = self.left_out_sizes
+            for m, p in payloads.items():
+                if type(p[5]) is int:
+                    sizes[m] = p[5]
+                    payloads[m] = (*p[:5], None)
         new = tuple.__new__
         out: dict[str, list[RecoveredMessage]] = {}
         orphans: list[tuple[str, int]] = []
@@ -284,7 +355,15 @@ class Ledger:
                 msgs = [
                     new(
                         RecoveredMessage,
-                        (v >> _SEQ_SHIFT, m, p[2], p[3], p[4], p[5], v & _D_FIELD != 0),
+                        (
+                            v >> _SEQ_SHIFT,
+                            m,
+                            p[2],
+                            p[3],
+                            p[4],
+                            p[5],
+                            v & _D_FIELD != 0,
+                        ),
                     )
                     for m, v in pairs.items()
                     for p in (payloads[m],)
@@ -295,7 +374,15 @@ class Ledger:
                 msgs = [
                     new(
                         RecoveredMessage,
-                        (v >> _SEQ_SHIFT, m, p[2], p[3], p[4], p[5], v & _D_FIELD != 0),
+                        (
+                            v >> _SEQ_SHIFT,
+                            m,
+                            p[2],
+                            p[3],
+                            p[4],
+                            p[5],
+                            v & _D_FIELD != 0,
+                        ),
                     )
                     for m, v in pairs.items()
                     if m in payloads

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from amqpish.store.buffer import RecordBuffer
 from amqpish.store.interface import RecoveredState, StoreError
@@ -43,7 +44,8 @@ class MemoryStore(RecordBuffer):
             self._taken = appended
             return self._batches
 
-    def recover(self) -> RecoveredState:
+    def recover(self, resident_bytes: int | None = None) -> RecoveredState:
+        # everything is in memory anyway: every body comes back
         with self._lock:
             t0 = time.perf_counter()
             ledger = self._ledger
@@ -63,6 +65,18 @@ class MemoryStore(RecordBuffer):
 
     def close(self) -> None:
         self._closed = True
+
+    def located(self, msg_id: int) -> bool:
+        payloads = self._ledger.payloads
+        return payloads is not None and msg_id in payloads
+
+    def read_bodies(self, wanted: Sequence[tuple[int, int]]) -> list[bytes]:
+        payloads = self._ledger.payloads
+        assert payloads is not None
+        try:
+            return [payloads[m][5] for m, _ in wanted]
+        except KeyError as e:
+            raise StoreError(f"message {e.args[0]} has no body in the store") from None
 
     def restarted(self) -> MemoryStore:
         """A new store holding what this one synced, as a broker restarted after a

@@ -33,9 +33,10 @@ QUEUE_DELETED      queue_key: the queue and all its messages are gone
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -118,6 +119,53 @@ def encode_frames(records: Sequence[Record]) -> list[tuple[bytes, Sequence[Recor
     return out
 
 
+def _bytes_head(n: int) -> bytes:
+    """The CBOR head of a byte string of length ``n`` (cbor2 always writes the
+    shortest one)."""
+    if n < 24:
+        return bytes((0x40 + n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    if n < 0x10000:
+        return b"\x59" + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return b"\x5a" + n.to_bytes(4, "big")
+    return b"\x5b" + n.to_bytes(8, "big")
+
+
+def locate_bodies(
+    data: bytes, records: Sequence[Record], start: int = 0, base: int = 0
+) -> list[int]:
+    """Where the body of each MESSAGE record of ``records`` starts, in order.
+
+    ``data`` holds the records encoded, in order, from ``start`` on (one frame, or a
+    whole segment); the result is offsets into ``data`` plus ``base``. Each body is
+    searched for from the end of the previous one, by its CBOR head and first bytes,
+    and checked whole: a match is byte for byte the body, so even a match earlier than
+    the record itself (the same bytes inside an earlier record) reads back right.
+    """
+    out: list[int] = []
+    pos = start
+    find = data.find
+    startswith = data.startswith
+    for r in records:
+        if r[0] != MESSAGE:
+            continue
+        body = r[5]
+        head = _bytes_head(len(body))
+        hl = len(head)
+        needle = head + body[:32]
+        off = find(needle, pos)
+        while off >= 0 and not startswith(body, off + hl):
+            off = find(needle, off + 1)
+        if off < 0:
+            raise ValueError(f"body of message {r[1]} not found in its encoding")
+        off += hl
+        out.append(base + off)
+        pos = off + len(body)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ReadResult:
     """What a walk over frames found.
@@ -195,6 +243,42 @@ def read_frames(data: bytes | bytearray | memoryview, start: int = 0) -> ReadRes
         frames += 1
         off = body_end
     return ReadResult(out, off, frames, error)
+
+
+_TORN = ("torn frame header", "torn frame")
+
+
+def read_segment_chunks(
+    path: Path, chunk: int = 2 << 20
+) -> Iterator[tuple[bytes, int, ReadResult]]:
+    """Walk a segment file a chunk at a time, so that a recovery never holds a whole
+    segment (and all its decoded bodies) in memory.
+
+    Yields ``(data, offset of data in the file, the walk over data)``; ``data`` ends
+    on a frame boundary except in the last item, whose walk carries the error (if
+    any) that ends the file's good frames. A frame larger than ``chunk`` is read whole.
+    """
+    with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        base = 0
+        pending = b""
+        want = chunk
+        while True:
+            data = fh.read(max(0, min(want, size - base - len(pending))))
+            buf = pending + data if pending else data
+            result = read_frames(buf)
+            if result.error in _TORN and data:
+                # the chunk ends inside a frame: hand over the whole ones, read on
+                end = result.valid_end
+                yield buf, base, ReadResult(result.records, end, result.frames, None)
+                pending = buf[end:]
+                base += end
+                want = chunk
+                if len(pending) >= HEADER_SIZE:
+                    want = max(chunk, HEADER_SIZE + HEADER.unpack_from(pending)[0] - len(pending))
+                continue
+            yield buf, base, result
+            return
 
 
 def read_segment(path: Path) -> tuple[ReadResult, int]:

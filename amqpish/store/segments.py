@@ -23,6 +23,15 @@ records it holds and how many of its tombstones still matter (see ``ledger.py``)
 ``recover()`` reads every segment in order, truncates each at its first bad frame
 (logged), replays everything into a ledger that keeps message content, returns the
 live messages and keeps the ledger, without content, for the rest of the run.
+
+Paging reads bodies back from the segments. The ledger knows where each live
+message's body starts (``locate_bodies`` finds it in the frames as they are written,
+or, when a recovery holds more bodies than ``resident_bytes``, in the segments as
+they are read), and ``read_bodies`` reads a batch with one ``pread`` per run of
+nearby bodies. It runs on the event loop while the persister's thread may compact:
+a body moved by compaction is still in the old segment until that is deleted, an
+open descriptor keeps reading a deleted file, and a segment gone before it was
+opened is looked up again in the ledger, which by then knows the new place.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from amqpish.store.buffer import RecordBuffer
 from amqpish.store.interface import RecoveredState, StoreError, Truncation
 from amqpish.store.ledger import (
     Ledger,
+    body_offset,
     delivered_segment,
     enqueue_segment,
     message_segment,
@@ -56,9 +66,10 @@ from amqpish.store.records import (
     PAIR_COST,
     Record,
     encode_frames,
+    locate_bodies,
     message_cost,
     read_frames,
-    read_segment,
+    read_segment_chunks,
 )
 
 log = structlog.get_logger("amqpish.store")
@@ -80,6 +91,11 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+# read_bodies: bodies closer than this are read with one pread, up to _READ_SPAN bytes
+_READ_GAP = 64 << 10
+_READ_SPAN = 16 << 20
 
 
 def _estimate(records: list[Record]) -> int:
@@ -125,6 +141,7 @@ class SegmentStore(RecordBuffer):
         self._extra = 0  # estimated bytes of _retry + _carry
         self._compaction: _Compaction | None = None
         self._no_compact: set[int] = set()  # scanned already, or unreadable
+        self._readers: dict[int, int] = {}  # segment -> descriptor, for read_bodies
         # figures for tests and benchmarks
         self.fsyncs = 0
         self.frames_written = 0
@@ -170,7 +187,7 @@ class SegmentStore(RecordBuffer):
             self._housekeeping(self._compact)
             return self._batches
 
-    def recover(self) -> RecoveredState:
+    def recover(self, resident_bytes: int | None = None) -> RecoveredState:
         with self._lock:
             if self._state != "new":
                 raise StoreError("recover() is called once, before the first sync()")
@@ -180,7 +197,7 @@ class SegmentStore(RecordBuffer):
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
-                state = self._replay(t0)
+                state = self._replay(t0, resident_bytes)
             finally:
                 if gc_was_enabled:
                     gc.enable()
@@ -193,6 +210,9 @@ class SegmentStore(RecordBuffer):
             if self._state == "closed":
                 return
             self._state = "closed"
+            for fd in self._readers.values():
+                os.close(fd)
+            self._readers.clear()
             if self._compaction is not None:
                 os.close(self._compaction.fd)
                 self._compaction = None
@@ -200,6 +220,79 @@ class SegmentStore(RecordBuffer):
                 if fd >= 0:
                     os.close(fd)
             self._fd = self._dir_fd = -1
+
+    # -- paging --------------------------------------------------------------------
+
+    def located(self, msg_id: int) -> bool:
+        v = self._ledger.msgs.get(msg_id)
+        return v is not None and body_offset(v) != 0
+
+    def read_bodies(self, wanted: Sequence[tuple[int, int]]) -> list[bytes]:
+        out = [b""] * len(wanted)
+        todo: Sequence[int] = range(len(wanted))
+        for _ in range(3):
+            msgs = self._ledger.msgs
+            spots = []
+            for i in todo:
+                m, size = wanted[i]
+                v = msgs.get(m)
+                if v is None or not body_offset(v):
+                    raise StoreError(f"message {m} has no body in the store")
+                spots.append((message_segment(v), body_offset(v), size, i))
+            todo = self._read_spots(spots, out)
+            if not todo:
+                break
+        else:
+            raise StoreError("segments vanished under read_bodies three times")
+        readers = self._readers
+        if len(readers) > 1:
+            # descriptors of deleted segments would keep their disk space
+            for seg in [s for s in readers if s not in self._sizes]:
+                os.close(readers.pop(seg))
+        return out
+
+    def _read_spots(self, spots: list[tuple[int, int, int, int]], out: list[bytes]) -> list[int]:
+        """Read (segment, offset, size, index) spots into ``out``; returns the indexes
+        whose segment was deleted before it could be opened."""
+        spots.sort()
+        gone: list[int] = []
+        i = 0
+        n = len(spots)
+        while i < n:
+            seg, start, size, _ = spots[i]
+            end = start + size
+            j = i + 1
+            while j < n:
+                s2, o2, z2, _ = spots[j]
+                if s2 != seg or o2 - end > _READ_GAP or o2 + z2 - start > _READ_SPAN:
+                    break
+                end = max(end, o2 + z2)
+                j += 1
+            fd = self._reader(seg)
+            if fd < 0:
+                gone.extend(spot[3] for spot in spots[i:j])
+            else:
+                data = os.pread(fd, end - start, start)
+                if len(data) != end - start:
+                    raise StoreError(f"short read in {segment_name(seg)} at {start}")
+                if j == i + 1:
+                    out[spots[i][3]] = data
+                else:
+                    view = memoryview(data)
+                    for _, off, size, k in spots[i:j]:
+                        out[k] = bytes(view[off - start : off - start + size])
+            i = j
+        return gone
+
+    def _reader(self, seg: int) -> int:
+        fd = self._readers.get(seg)
+        if fd is None:
+            try:
+                fd = os.open(self._seg_path(seg), os.O_RDONLY | _O_CLOEXEC)
+            except FileNotFoundError:
+                return -1
+            self._readers[seg] = fd
+        return fd
 
     # -- recovery ----------------------------------------------------------------
 
@@ -212,20 +305,33 @@ class SegmentStore(RecordBuffer):
         found.sort()
         return found
 
-    def _replay(self, t0: float) -> RecoveredState:
-        ledger = Ledger(keep_payloads=True, track_fresh=False)
+    def _replay(self, t0: float, resident_bytes: int | None) -> RecoveredState:
+        ledger = Ledger(keep_payloads=True, track_fresh=False, body_budget=resident_bytes)
         self._sizes = {}  # recover() may be retried after an OSError
         truncated: list[Truncation] = []
         segments = self._segments_on_disk()
         bytes_read = 0
         changed_dir = False
         for i, (number, path) in enumerate(segments):
-            result, size = read_segment(path)
+            size = 0
+            end = 0
+            error: str | None = None
+            for data, at, result in read_segment_chunks(path):
+                size = at + len(data)
+                end = at + result.valid_end
+                error = result.error
+                if not result.records:
+                    continue
+                locs = None
+                if resident_bytes is not None and ledger.payload_bytes + len(data) > resident_bytes:
+                    # may not all fit: find the bodies, so those left out can be read back
+                    locs = locate_bodies(data, result.records, 0, at)
+                ledger.apply(result.records, number, locs)
+            del data, result
             bytes_read += size
-            end = result.valid_end
-            if result.error is not None:
+            if error is not None:
                 last = i == len(segments) - 1
-                truncated.append(Truncation(path.name, end, size - end, result.error))
+                truncated.append(Truncation(path.name, end, size - end, error))
                 # a torn tail on the newest segment is what a crash leaves; damage
                 # anywhere else means the disk lost data we had fsynced
                 (log.warning if last else log.error)(
@@ -233,7 +339,7 @@ class SegmentStore(RecordBuffer):
                     segment=path.name,
                     offset=end,
                     dropped_bytes=size - end,
-                    reason=result.error,
+                    reason=error,
                     newest=last,
                 )
             if end == 0:
@@ -248,10 +354,9 @@ class SegmentStore(RecordBuffer):
                 finally:
                     os.close(fd)
             self._sizes[number] = end
-            ledger.apply(result.records, number)
-            del result
         ledger.drop_unreferenced()
         queues, enqueued, lost = ledger.snapshot()
+        paged_sizes = ledger.left_out_sizes
         ledger.drop_orphans(lost)
         orphans = len(lost)
         messages = ledger.live_messages()
@@ -276,6 +381,7 @@ class SegmentStore(RecordBuffer):
             orphans=orphans,
             truncated=tuple(truncated),
             seconds=time.perf_counter() - t0,
+            paged_sizes=paged_sizes,
         )
 
     # -- writing -------------------------------------------------------------------
@@ -329,11 +435,13 @@ class SegmentStore(RecordBuffer):
         # durable: now, and only now, the ledger believes it
         ledger = self._ledger
         for (seg, frs), n in zip(groups, lengths, strict=True):
+            at = self._sizes.get(seg, 0)
+            for encoded, recs in frs:
+                ledger.apply(recs, seg, locate_bodies(encoded, recs, HEADER_SIZE, at))
+                at += len(encoded)
+                self.records_written += len(recs)
             self._sizes[seg] = self._sizes.get(seg, 0) + n
             self._disk += n
-            for _, recs in frs:
-                ledger.apply(recs, seg)
-                self.records_written += len(recs)
             self.frames_written += len(frs)
         if created:
             for _, fd in created[:-1]:

@@ -22,7 +22,9 @@ def _wait(conn: pika.BlockingConnection, cond: object, what: str, deadline: floa
 
 
 def test_publishers_blocked_above_watermark_and_unblocked_below(tmp_path: Path) -> None:
-    bp = start_broker(tmp_path / "data", env={"AMQPISH_MEMORY_HIGH_WATERMARK": str(150 * MB)})
+    # paging off: with it, the queue's bodies would go to disk before the watermark
+    env = {"AMQPISH_MEMORY_HIGH_WATERMARK": str(150 * MB), "AMQPISH_QUEUE_MEMORY_BUDGET": "-1"}
+    bp = start_broker(tmp_path / "data", env=env)
     try:
         pub = pika.BlockingConnection(pika.URLParameters(bp.url))
         events: list[str] = []
