@@ -559,7 +559,7 @@ def _check_equivalence(
         if not _equivalent_value(key, old, got):
             if old is not _MISSING and got is not _MISSING:
                 # both present: rabbit_misc compares bare values and prints them bare
-                shown_got, shown_old = _bare(got), _bare(old)
+                shown_got, shown_old = bare_value(got), bare_value(old)
             else:
                 shown_got = describe_value(got, got is not _MISSING)
                 shown_old = describe_value(old, old is not _MISSING)
@@ -569,7 +569,7 @@ def _check_equivalence(
             )
 
 
-def _bare(value: Any) -> str:
+def bare_value(value: Any) -> str:
     """``rabbit_misc:val/1`` of an untyped value: quoted, as ~s or ~p."""
     if isinstance(value, str | bytes | bytearray):
         shown = value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")

@@ -100,35 +100,11 @@ class _DefaultRouter:
         pass
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
 def _inequivalent(what: str, name: str, vhost: str, arg: str, got: Any, cur: Any) -> AMQPError:
     return precondition(
         f"inequivalent arg '{arg}' for {what} '{name}' in vhost '{vhost}': "
-        f"received {_quote(got)} but current is {_quote(cur)}"
+        f"received {qargs.bare_value(got)} but current is {qargs.bare_value(cur)}"
     )
-
-
-def _quote(v: Any) -> str:
-    if isinstance(v, bool | str):
-        return f"'{_fmt(v)}'"
-    if v is None:
-        return "none"
-    return f"the value '{v}' of type '{_type_name(v)}'" if not isinstance(v, bool) else _fmt(v)
-
-
-def _type_name(v: Any) -> str:
-    if isinstance(v, int):
-        return "long"
-    if isinstance(v, str | bytes):
-        return "longstr"
-    if isinstance(v, float):
-        return "double"
-    return type(v).__name__
 
 
 def generate_queue_name() -> str:
