@@ -26,6 +26,7 @@ class Exchange:
         "alternate",
         "arguments",
         "auto_delete",
+        "deleted",
         "durable",
         "e2e_dests",
         "internal",
@@ -63,6 +64,8 @@ class Exchange:
         self.alternate: str | None = alt if isinstance(alt, str) else None
         # how many bindings point at exchanges: zero means route() is one lookup
         self.e2e_dests = 0
+        # set on delete, so channels' cached lookups notice without a dict lookup
+        self.deleted = False
         self.stat_publish_in = 0
         self.stat_publish_out = 0
 

@@ -220,6 +220,7 @@ class VHost:
         for key in list(self._by_dest.get(("exchange", name), ())):
             self._remove_binding(key)
         del self.exchanges[name]
+        ex.deleted = True
 
     def lookup_exchange(self, name: str) -> Exchange | None:
         return self.exchanges.get(name)

@@ -515,7 +515,7 @@ class ChannelSession(ChannelCredit):
         vhost = self.vhost
         name = m.exchange
         ex = self._write_ok.get(name)
-        if ex is None or vhost.exchanges.get(name) is not ex:
+        if ex is None or ex.deleted:
             self.conn.has_published = True
             ex = vhost.exchanges.get(name)
             if ex is None:
