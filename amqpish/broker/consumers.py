@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from amqpish.broker.message import Entry
+    from amqpish.broker.message import Entry, Message
     from amqpish.broker.queue import Queue
 
 
@@ -21,7 +21,9 @@ class DeliveryTarget(Protocol):
 
     def can_take(self, consumer: Consumer) -> bool: ...
 
-    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None: ...
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry | Message) -> None:
+        """``entry`` is a bare Message only for a no-ack consumer (nothing to track)."""
+        ...
 
     def consumer_cancelled(self, consumer: Consumer) -> None:
         """The queue went away under the consumer (server-sent basic.cancel)."""

@@ -12,6 +12,13 @@ real length; where the bytes went is the queue's business (see ``paging.py``), s
 message costs nothing more for it. Only the queue that holds the message pages it,
 and it pages the body back in before anything else sees the message (delivery,
 basic.get, dead-lettering).
+
+Memory per queued message is what a deep queue costs, so a message waiting in a
+queue with nothing to remember about it there (never delivered, no deadline, not in
+the durable log) is its own queue entry: ``Message`` answers the ``Entry`` fields a
+queue reads with their defaults (``msg`` is itself). A queue makes an ``Entry`` only
+when it has something to remember; a million plain messages then cost one object and
+a body each.
 """
 
 from __future__ import annotations
@@ -35,20 +42,27 @@ EMPTY_RAW = b"\x00\x00"
 
 
 class Message:
+    # Every slot is 8 bytes on each queued message: the str forms of exchange and
+    # routing key are derived (routing gets the key from the publisher's cache).
     __slots__ = (
         "_props",
         "body",
-        "exchange",
         "exchange_b",
         "id",
         "persistent",
         "priority",
         "properties_raw",
-        "routing_key",
         "routing_key_b",
         "size",
         "ttl",
     )
+
+    # The Entry fields of a message that is its own entry in a queue (see above).
+    seq: int | None = None
+    expires_at: float | None = None
+    redelivered: bool = False
+    delivery_count: int = 0
+    logged: bool = False
 
     def __init__(
         self,
@@ -63,8 +77,6 @@ class Message:
     ) -> None:
         # Publishers pass the str/bytes forms they cache, so a million queued messages
         # to one routing key share one copy of it.
-        self.exchange = exchange
-        self.routing_key = routing_key
         self.exchange_b = exchange.encode() if exchange_b is None else exchange_b
         self.routing_key_b = routing_key.encode() if routing_key_b is None else routing_key_b
         self.body = body
@@ -88,6 +100,18 @@ class Message:
             self.priority = p.priority or 0
             if p.expiration is not None:
                 self.ttl = parse_expiration(p.expiration)
+
+    @property
+    def msg(self) -> Message:
+        return self
+
+    @property
+    def exchange(self) -> str:
+        return self.exchange_b.decode()
+
+    @property
+    def routing_key(self) -> str:
+        return self.routing_key_b.decode()
 
     @property
     def props(self) -> BasicProperties:
@@ -131,11 +155,13 @@ def parse_expiration(value: str) -> int | None:
 
 
 class Entry:
-    """A message's place in one queue: its order, redelivery state and deadline."""
+    """A message's place in one queue, when the queue has something to remember about
+    it: its redelivery state and deadline, and once handed out, its order (``seq``)
+    for going back to the same place if requeued."""
 
     __slots__ = ("delivery_count", "expires_at", "logged", "msg", "redelivered", "seq")
 
-    def __init__(self, seq: int, msg: Message, expires_at: float | None) -> None:
+    def __init__(self, seq: int | None, msg: Message, expires_at: float | None) -> None:
         self.seq = seq
         self.msg = msg
         self.redelivered = False

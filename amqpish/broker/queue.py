@@ -1,8 +1,13 @@
 """The queue: a synchronous state machine over ready and unacknowledged messages.
 
-Ready messages sit in a deque (or one deque per priority); each has a sequence
-number so that requeued messages go back to their original position, as RabbitMQ's
-classic queues do. Delivery is pushed: whenever something may have changed (a
+Ready messages sit in a deque (or one deque per priority), in publish order. A
+message that is handed out gets a sequence number (``seq``, from a counter, so in
+publish order), so that requeued messages go back to their original position, as
+RabbitMQ's classic queues do. Only the head is ever taken, so the ready list is
+always the requeued entries in seq order followed by the never-delivered ones in
+publish order; the latter need no number, and a plain one is a bare ``Message``
+standing for its own entry (see ``message.py``): a deep queue costs one object per
+message. Delivery is pushed: whenever something may have changed (a
 publish, an ack freeing prefetch, a new consumer, a requeue) ``drain`` hands ready
 messages to consumers round-robin until none can take more. Handing over is a
 plain call into the consumer's channel, which encodes frames into a buffer; nothing
@@ -42,6 +47,10 @@ REJECT_PUBLISH_DLX = "reject-publish-dlx"
 Scheduler = Callable[["Queue", float], None]
 
 
+# A ready-list item: an Entry, or a Message standing for its own entry.
+Item = Entry | Message
+
+
 class QueueLog(Protocol):
     """What a durable queue records about its persistent messages.
 
@@ -49,11 +58,13 @@ class QueueLog(Protocol):
     record (no I/O), so it is safe on the per-message path.
     """
 
-    def enqueued(self, queue: Queue, entry: Entry) -> None: ...
+    def enqueued(self, queue: Queue, entry: Entry) -> None:
+        """``entry`` was published to ``queue`` (its order there is publish order)."""
+        ...
 
     def delivered(self, queue: Queue, entry: Entry) -> None: ...
 
-    def settled(self, queue: Queue, entry: Entry) -> None: ...
+    def settled(self, queue: Queue, entry: Item) -> None: ...
 
     def deleted(self, queue: Queue) -> None: ...
 
@@ -68,37 +79,37 @@ class PriorityBuffer:
     __slots__ = ("_len", "levels")
 
     def __init__(self, max_priority: int) -> None:
-        self.levels: list[deque[Entry]] = [deque() for _ in range(max_priority + 1)]
+        self.levels: list[deque[Item]] = [deque() for _ in range(max_priority + 1)]
         self._len = 0
 
-    def _level(self, entry: Entry) -> deque[Entry]:
+    def _level(self, entry: Item) -> deque[Item]:
         p = entry.msg.priority
         top = len(self.levels) - 1
         return self.levels[p if p <= top else top]
 
-    def append(self, entry: Entry) -> None:
+    def append(self, entry: Item) -> None:
         self._level(entry).append(entry)
         self._len += 1
 
-    def appendleft(self, entry: Entry) -> None:
+    def appendleft(self, entry: Item) -> None:
         self._level(entry).appendleft(entry)
         self._len += 1
 
-    def popleft(self) -> Entry:
+    def popleft(self) -> Item:
         for level in reversed(self.levels):
             if level:
                 self._len -= 1
                 return level.popleft()
         raise IndexError("pop from an empty queue")
 
-    def pop(self) -> Entry:
+    def pop(self) -> Item:
         for level in self.levels:
             if level:
                 self._len -= 1
                 return level.pop()
         raise IndexError("pop from an empty queue")
 
-    def __getitem__(self, index: int) -> Entry:
+    def __getitem__(self, index: int) -> Item:
         if index != 0:
             raise IndexError(index)
         for level in reversed(self.levels):
@@ -117,11 +128,11 @@ class PriorityBuffer:
     def __bool__(self) -> bool:
         return self._len > 0
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[Item]:
         for level in reversed(self.levels):
             yield from level
 
-    def __reversed__(self) -> Iterator[Entry]:
+    def __reversed__(self) -> Iterator[Item]:
         for level in self.levels:
             yield from reversed(level)
 
@@ -135,19 +146,23 @@ class PriorityBuffer:
         self._len += len(entries)
 
 
-def _merge_by_seq(ready: deque[Entry], entries: list[Entry]) -> None:
-    """Put entries back at their original positions (ready is ordered by seq)."""
+def _merge_by_seq(ready: deque[Item], entries: list[Entry]) -> None:
+    """Put handed-out entries back at their original positions: among the requeued
+    ones at the front of ready (by seq), before every never-delivered one."""
     entries.sort(key=_seq)
-    if not ready or entries[-1].seq < ready[0].seq:
+    if not ready or (head := ready[0].seq) is None or entries[-1].seq < head:  # type: ignore[operator]
         ready.extendleft(reversed(entries))
         return
-    merged = sorted([*entries, *ready], key=_seq)
-    ready.clear()
-    ready.extend(merged)
+    front: list[Entry] = []
+    while ready and ready[0].seq is not None:
+        front.append(ready.popleft())  # type: ignore[arg-type]
+    front.extend(entries)
+    front.sort(key=_seq)
+    ready.extendleft(reversed(front))
 
 
 def _seq(e: Entry) -> int:
-    return e.seq
+    return e.seq  # type: ignore[return-value]
 
 
 # --- commands, for replay (apply) -------------------------------------------------
@@ -204,7 +219,10 @@ class Queue(QueuePaging):
         self.unacked_count = 0
         self.ready_bytes = 0
         self.unacked_bytes = 0
+        # the seq the next handed-out entry gets
         self.next_seq = 1
+        # messages appended to ready so far (paging walks only those new since its last walk)
+        self.appended = 0
         self.deleted = False
         self.had_consumers = False
         self.last_used = now
@@ -223,7 +241,7 @@ class Queue(QueuePaging):
         self.stat_get_empty = 0
         self.policy_name: str | None = None
         self.policy: dict[str, Any] = {}
-        self.ready: deque[Entry] | PriorityBuffer = deque()
+        self.ready: deque[Item] | PriorityBuffer = deque()
         # paging (see paging.py); the runtime's log carries its pager
         self._init_paging(pager if pager is not None else getattr(log, "pager", None))
         self.configure(self.arguments, {})
@@ -272,7 +290,7 @@ class Queue(QueuePaging):
             return self.consumers[0]
         return None
 
-    def ready_entries(self) -> Iterable[Entry]:
+    def ready_entries(self) -> Iterable[Item]:
         return iter(self.ready)
 
     # --- publishing -------------------------------------------------------------
@@ -289,20 +307,24 @@ class Queue(QueuePaging):
         mttl = msg.ttl
         if mttl is not None and (ttl is None or mttl < ttl):
             ttl = mttl
-        entry = Entry(self.next_seq, msg, None if ttl is None else now + ttl / 1000.0)
-        self.next_seq += 1
         log = self.log
+        logged = log is not None and msg.persistent
+        entry: Item = msg
+        if ttl is not None or logged:
+            entry = Entry(None, msg, None if ttl is None else now + ttl / 1000.0)
         if not self.ready and self.consumers:
             c = self._next_consumer()
             if c is not None:
                 # handed straight to a no-ack consumer: done before it could be lost,
                 # so nothing is written (RabbitMQ skips such writes too)
-                if log is not None and msg.persistent and not c.no_ack:
+                if logged and not c.no_ack:
+                    assert log is not None and isinstance(entry, Entry)
                     entry.logged = True
                     log.enqueued(self, entry)
                 self._hand_over(c, entry)
                 return True
-        if log is not None and msg.persistent:
+        if logged:
+            assert log is not None and isinstance(entry, Entry)
             entry.logged = True
             log.enqueued(self, entry)
         if ttl == 0:
@@ -310,11 +332,11 @@ class Queue(QueuePaging):
             self._dead_letter(msg, "expired", entry)
             return True
         self.ready.append(entry)
+        self.appended += 1
         self.ready_bytes += msg.size
-        if entry.expires_at is not None and (
-            self.timer_at is None or entry.expires_at < self.timer_at
-        ):
-            self._set_timer(entry.expires_at)
+        exp = entry.expires_at
+        if exp is not None and (self.timer_at is None or exp < self.timer_at):
+            self._set_timer(exp)
         if self.max_length is not None or self.max_length_bytes is not None:
             self._enforce_limits()
         if self.ready_bytes > self.page_mark:
@@ -383,7 +405,25 @@ class Queue(QueuePaging):
                 return c
         return None
 
-    def _hand_over(self, c: Consumer, entry: Entry) -> None:
+    def _take(self, item: Item) -> Entry:
+        """The entry of an item being handed out (made for a bare message), numbered."""
+        if type(item) is Message:
+            entry = Entry(self.next_seq, item, None)
+            self.next_seq += 1
+            return entry
+        assert isinstance(item, Entry)
+        if item.seq is None:
+            item.seq = self.next_seq
+            self.next_seq += 1
+        return item
+
+    def _hand_over(self, c: Consumer, item: Item) -> None:
+        if c.no_ack and type(item) is Message:
+            # nothing to remember about it: it needs no entry (the common fast path)
+            self.stat_deliver_no_ack += 1
+            c.channel.deliver(c, self, item)
+            return
+        entry = self._take(item)
         entry.delivery_count += 1
         if entry.redelivered:
             self.stat_redeliver += 1
@@ -412,13 +452,16 @@ class Queue(QueuePaging):
                 return
             if self.paged_count and ready[0].msg.body is PAGED_OUT:
                 self._page_in_head()
-            entry = ready.popleft()
-            self.ready_bytes -= entry.msg.size
-            exp = entry.expires_at
-            if exp is not None and exp <= now:
-                self._dead_letter(entry.msg, "expired", entry)
-                continue
-            self._hand_over(c, entry)
+            item = ready.popleft()
+            if type(item) is Message:
+                self.ready_bytes -= item.size
+            else:
+                self.ready_bytes -= item.msg.size
+                exp = item.expires_at
+                if exp is not None and exp <= now:
+                    self._dead_letter(item.msg, "expired", item)
+                    continue
+            self._hand_over(c, item)
 
     def get(self, now: float, no_ack: bool) -> Entry | None:
         """basic.get: the head message, or None when the queue is empty."""
@@ -428,12 +471,13 @@ class Queue(QueuePaging):
         while ready:
             if self.paged_count and ready[0].msg.body is PAGED_OUT:
                 self._page_in_head()
-            entry = ready.popleft()
-            self.ready_bytes -= entry.msg.size
-            exp = entry.expires_at
+            item = ready.popleft()
+            self.ready_bytes -= item.msg.size
+            exp = item.expires_at
             if exp is not None and exp <= now:
-                self._dead_letter(entry.msg, "expired", entry)
+                self._dead_letter(item.msg, "expired", item)
                 continue
+            entry = self._take(item)
             entry.delivery_count += 1
             if entry.redelivered:
                 self.stat_redeliver += 1
@@ -598,7 +642,7 @@ class Queue(QueuePaging):
             self.ready_bytes -= head.msg.size
             self._dead_letter(head.msg, "expired", head)
 
-    def _dead_letter(self, msg: Message, reason: str, entry: Entry | None = None) -> None:
+    def _dead_letter(self, msg: Message, reason: str, entry: Item | None = None) -> None:
         """``entry`` leaves the queue for good (expired, dropped, rejected)."""
         if entry is not None and msg.body is PAGED_OUT:
             if self.dlx is not None:
@@ -632,10 +676,9 @@ class Queue(QueuePaging):
             if e.msg.body is PAGED_OUT:
                 self.paged_count += 1
                 self.paged_bytes += size
-            if e.seq >= self.next_seq:
-                self.next_seq = e.seq + 1
+            self.appended += 1
         # what recovery left in memory stays: only later publishes are walked
-        self.page_seq = self.next_seq - 1
+        self.page_walked = self.appended
         self._remark()
         head = ready[0] if ready else None
         if head is not None and head.expires_at is not None:
@@ -652,7 +695,8 @@ class Queue(QueuePaging):
         if isinstance(command, Settle):
             wanted = set(command.seqs)
             kept = [e for e in self.ready if e.seq not in wanted]
-            places = {s: p for s, p in self.page_places.items() if s not in wanted}
+            still = {id(e.msg) for e in kept}
+            places = {m: p for m, p in self.page_places.items() if id(m) in still}
             self.ready.clear()
             self.ready_bytes = 0
             self._paged_cleared()

@@ -414,8 +414,12 @@ class VHost:
 
     # --- routing ---------------------------------------------------------------------------
 
-    def route(self, exchange: Exchange, msg: Message) -> Collection[Queue]:
-        return route(exchange, msg.routing_key, msg.headers, self.exchanges.get)
+    def route(
+        self, exchange: Exchange, msg: Message, routing_key: str | None = None
+    ) -> Collection[Queue]:
+        """``routing_key``: the str form when the caller has it (publishers cache it)."""
+        rk = msg.routing_key if routing_key is None else routing_key
+        return route(exchange, rk, msg.headers, self.exchanges.get)
 
     def dead_letter(self, queue: Queue, now: float) -> None:
         """Route what ``queue`` dead-lettered (and what dies on the way) to its DLXs."""

@@ -85,14 +85,15 @@ class Durability:
             store.append_message(
                 msg.id, msg.exchange, msg.routing_key, msg.properties_raw, msg.body
             )
-        store.enqueue(queue_key(queue), msg.id, entry.seq)
+        # ids are handed out in publish order, so they order a queue's messages too
+        store.enqueue(queue_key(queue), msg.id, msg.id)
         self.persister.wake()
 
     def delivered(self, queue: Queue, entry: Entry) -> None:
         self.store.delivered(queue_key(queue), entry.msg.id)
         self.persister.wake()
 
-    def settled(self, queue: Queue, entry: Entry) -> None:
+    def settled(self, queue: Queue, entry: Entry | Message) -> None:
         self.store.ack(queue_key(queue), entry.msg.id)
         self.persister.wake()
 
@@ -177,7 +178,7 @@ class Durability:
                 ttl = q.message_ttl
                 if msg.ttl is not None and (ttl is None or msg.ttl < ttl):
                     ttl = msg.ttl
-                entry = Entry(rm.seq, msg, None if ttl is None else now + ttl / 1000.0)
+                entry = Entry(None, msg, None if ttl is None else now + ttl / 1000.0)
                 entry.redelivered = rm.redelivered
                 entry.logged = True
                 entries.append(entry)

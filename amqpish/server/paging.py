@@ -29,9 +29,9 @@ import structlog
 import trio
 
 from amqpish.broker.broker import Broker
-from amqpish.broker.message import PAGED_OUT, Entry, Message
+from amqpish.broker.message import PAGED_OUT, Message
 from amqpish.broker.paging import NO_LIMIT
-from amqpish.broker.queue import Queue
+from amqpish.broker.queue import Item, Queue
 from amqpish.store.interface import MessageStore
 from amqpish.store.spill import SpillPlace, SpillStore
 
@@ -90,9 +90,9 @@ class Pager:
 
     # --- broker.paging.Pager --------------------------------------------------------------
 
-    def page_out(self, entries: Sequence[Entry]) -> dict[int, object]:
+    def page_out(self, entries: Sequence[Item]) -> dict[Message, object]:
         located = self.store.located
-        spill: list[Entry] = []
+        spill: list[Item] = []
         n = 0
         for e in entries:
             m = e.msg
@@ -103,23 +103,23 @@ class Pager:
                     n += 1
             elif m.size >= SPILL_MIN:
                 spill.append(e)
-        places: dict[int, object] = {}
+        places: dict[Message, object] = {}
         if spill:
             written = self.spill.write([e.msg.body for e in spill])
             for e, place in zip(spill, written, strict=True):
-                places[e.seq] = place
+                places[e.msg] = place
                 e.msg.body = PAGED_OUT
             n += len(spill)
         self._paged_out += n
         return places
 
-    def page_in(self, entries: Sequence[Entry], places: Mapping[int, object]) -> None:
+    def page_in(self, entries: Sequence[Item], places: Mapping[Message, object]) -> None:
         from_store: list[Message] = []
         from_spill: list[Message] = []
         wanted: list[tuple[SpillPlace, int]] = []
         for e in entries:
             m = e.msg
-            place = places.get(e.seq)
+            place = places.get(m)
             if place is None:
                 from_store.append(m)
             else:

@@ -383,12 +383,13 @@ class ChannelSession(ChannelCredit):
             )
         )
 
-    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry | Message) -> None:
         tag = self.next_tag
         self.next_tag = tag + 1
         if consumer.no_ack:
             self.stat_deliver_no_ack += 1
         else:
+            assert type(entry) is Entry
             self.unacked[tag] = (queue, consumer, entry)
             self.unacked_count += 1
             self.stat_deliver += 1
@@ -548,11 +549,11 @@ class ChannelSession(ChannelCredit):
             self.publish_seq += 1
         if self.tx:
             seq = self.publish_seq
-            self.tx_pending.append(lambda: self._route(ex, msg, m.mandatory, seq))
+            self.tx_pending.append(lambda: self._route(ex, msg, rk, m.mandatory, seq))
             return
-        self._route(ex, msg, m.mandatory, self.publish_seq)
+        self._route(ex, msg, rk, m.mandatory, self.publish_seq)
 
-    def _route(self, ex: Exchange, msg: Message, mandatory: bool, seq: int) -> None:
+    def _route(self, ex: Exchange, msg: Message, rk: str, mandatory: bool, seq: int) -> None:
         self.stat_publish += 1
         ex.stat_publish_in += 1
         bcc = False
@@ -563,8 +564,8 @@ class ChannelSession(ChannelCredit):
                 if self.reply_token is None:
                     raise precondition("fast reply consumer does not exist")
                 msg = direct_reply.with_reply_to(msg, direct_reply.PREFIX + self.reply_token)
-        if not ex.name and msg.routing_key.startswith(direct_reply.PREFIX):
-            target = direct_reply.lookup(msg.routing_key)
+        if not ex.name and rk.startswith(direct_reply.PREFIX):
+            target = direct_reply.lookup(rk)
             if target is not None:
                 target.deliver_reply(msg)
                 if target.conn is not self.conn:
@@ -573,7 +574,7 @@ class ChannelSession(ChannelCredit):
                 self.confirm_upto = seq
                 self.conn.pending_confirms.add(self)
             return
-        queues = self.vhost.route(ex, msg)
+        queues = self.vhost.route(ex, msg, rk)
         if bcc:
             # BCC routes but is never delivered, as in RabbitMQ
             msg = without_header(msg, "BCC")

@@ -14,7 +14,7 @@ class RecordingChannel(ChannelCredit):
         super().__init__()
         self.got: list[tuple[str, Entry]] = []
 
-    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry | Message) -> None:
         if not consumer.no_ack:
             self.unacked_count += 1
         self.got.append((consumer.tag, entry))

@@ -53,7 +53,7 @@ class StoreLog:
         m.id = self.next_id
         self.next_id += 1
         self.store.append_message(m.id, "", "q", m.properties_raw, m.body)
-        self.store.enqueue(Q, m.id, entry.seq)
+        self.store.enqueue(Q, m.id, m.id)
 
     def delivered(self, queue: Queue, entry: Entry) -> None:
         self.store.delivered(Q, entry.msg.id)
@@ -213,7 +213,7 @@ def test_pager_pages_persistent_bodies_to_segments_and_transient_to_spill(
     paged = [e for e in q.ready if e.msg.body is PAGED_OUT]
     assert any(e.logged for e in paged) and any(not e.logged for e in paged)
     # spilled ones have a place in the queue, the others are found by message id
-    assert all((e.seq in q.page_places) != e.logged for e in paged)
+    assert all((e.msg in q.page_places) != e.logged for e in paged)
     got = []
     while (e2 := q.get(0, no_ack=True)) is not None:
         got.append(e2.msg.body)

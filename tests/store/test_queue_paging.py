@@ -8,39 +8,45 @@ from collections.abc import Mapping, Sequence
 from amqpish.broker.consumers import ChannelCredit, Consumer
 from amqpish.broker.message import PAGED_OUT, Entry, Message
 from amqpish.broker.paging import NO_LIMIT
-from amqpish.broker.queue import Queue
+from amqpish.broker.queue import Item, Queue
 
 SIZE = 100
 
 
 class FakePager:
-    """Keeps paged-out bodies in a dict; refuses the seqs in ``not_on_disk``."""
+    """Keeps paged-out bodies in a dict; refuses the messages numbered (see ``num``)
+    in ``not_on_disk``."""
 
     def __init__(self, limit: int = NO_LIMIT) -> None:
         self.limit = limit
         self.out: dict[int, bytes] = {}
         self.not_on_disk: set[int] = set()
+        self.num: dict[Message, int] = {}
         self.page_outs = 0
         self.page_ins: list[int] = []  # batch sizes
 
-    def page_out(self, entries: Sequence[Entry]) -> Mapping[int, object]:
+    def page_out(self, entries: Sequence[Item]) -> Mapping[Message, object]:
         self.page_outs += 1
         for e in entries:
             assert e.msg.body is not PAGED_OUT
-            if e.seq in self.not_on_disk:
+            if num(e) in self.not_on_disk:
                 continue
             self.out[id(e.msg)] = e.msg.body
+            self.num[e.msg] = num(e)
             e.msg.body = PAGED_OUT
-        # a place for the even seqs only, as if the odd ones were found by message id
+        # a place for the even numbers only, as if the odd ones were found by message id
         return {
-            e.seq: ("place", e.seq) for e in entries if e.msg.body is PAGED_OUT and not e.seq % 2
+            e.msg: ("place", self.num[e.msg])
+            for e in entries
+            if e.msg.body is PAGED_OUT and not self.num[e.msg] % 2
         }
 
-    def page_in(self, entries: Sequence[Entry], places: Mapping[int, object]) -> None:
+    def page_in(self, entries: Sequence[Item], places: Mapping[Message, object]) -> None:
         self.page_ins.append(len(entries))
         for e in entries:
             assert e.msg.body is PAGED_OUT
-            assert places.get(e.seq) == (None if e.seq % 2 else ("place", e.seq))
+            n = self.num[e.msg]
+            assert places.get(e.msg) == (None if n % 2 else ("place", n))
             e.msg.body = self.out.pop(id(e.msg))
 
 
@@ -49,12 +55,17 @@ class RecordingChannel(ChannelCredit):
         super().__init__()
         self.bodies: list[bytes] = []
 
-    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Item) -> None:
         assert entry.msg.body is not PAGED_OUT, "delivered a paged-out body"
         self.bodies.append(entry.msg.body)
 
     def consumer_cancelled(self, consumer: Consumer) -> None:
         pass
+
+
+def num(e: Item) -> int:
+    """The number ``body`` wrote into a message (its body must be in memory)."""
+    return int(e.msg.body.split(b".")[0])
 
 
 def body(i: int) -> bytes:
@@ -73,7 +84,9 @@ def paged_queue(limit: int, **kwargs: object) -> tuple[Queue, FakePager]:
 
 def check_counters(q: Queue) -> None:
     out = [e for e in q.ready if e.msg.body is PAGED_OUT]
-    assert set(q.page_places) == {e.seq for e in out if not e.seq % 2}
+    pager = q.pager
+    assert isinstance(pager, FakePager)
+    assert set(q.page_places) == {e.msg for e in out if not pager.num[e.msg] % 2}
     assert q.paged_count == len(out)
     assert q.paged_bytes == sum(e.msg.size for e in out)
 
@@ -133,7 +146,7 @@ class NullLog:
 
 def test_logged_bodies_not_on_disk_yet_are_offered_again() -> None:
     q, pager = paged_queue(10 * SIZE, durable=True, log=NullLog())
-    pager.not_on_disk = set(range(1, 200))
+    pager.not_on_disk = set(range(200))
     persistent = b"\x10\x00\x02"
     for i in range(100):
         q.publish(msg(i, persistent), 0)
@@ -147,10 +160,10 @@ def test_logged_bodies_not_on_disk_yet_are_offered_again() -> None:
 
 def test_bodies_the_pager_keeps_are_not_offered_again() -> None:
     q, pager = paged_queue(10 * SIZE)
-    pager.not_on_disk = set(range(1, 100))
+    pager.not_on_disk = set(range(100))
     for i in range(100):
         q.publish(msg(i), 0)
-    walked = q.page_seq
+    walked = q.page_walked
     assert q.paged_count == 0 and walked >= 95
     pager.not_on_disk.clear()
     for i in range(100, 140):

@@ -1,0 +1,81 @@
+"""Measure broker RSS per idle connection (issue 8: 10,000 idle connections <= 20 KiB each).
+
+usage: python tools/mem_per_connection.py [COUNT] [HEARTBEAT]
+Starts its own broker on a free port, opens COUNT AMQP connections (handshake done,
+one channel open, heartbeat HEARTBEAT seconds, 60 by default as pika asks), waits
+until the broker's RSS settles, and prints the RSS per connection above the broker
+with one connection open. Then it measures the broker's CPU while they sit idle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from amqpish.codec import spec
+from tests.integration.test_robustness import RawClient
+from tests.support import start_broker
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_conn(port: int, heartbeat: int) -> RawClient:
+    c = RawClient(port, heartbeat)
+    c.handshake()
+    c.send(1, spec.ChannelOpen())
+    c.expect_method(1)
+    return c
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    heartbeat = int(sys.argv[2]) if len(sys.argv) > 2 else 60
+    with tempfile.TemporaryDirectory() as d:
+        bp = start_broker(Path(d))
+        conns: list[RawClient] = []
+        try:
+            # one connection first, so that what every connection shares (codec
+            # tables, first-use imports) is in the baseline
+            conns.append(open_conn(bp.port, heartbeat))
+            time.sleep(0.5)
+            base = rss(bp.proc.pid)
+            t0 = time.monotonic()
+            for _ in range(count - 1):
+                conns.append(open_conn(bp.port, heartbeat))
+            opened = time.monotonic() - t0
+            time.sleep(1.0)
+            full = rss(bp.proc.pid)
+            c0 = cpu_seconds(bp.proc.pid)
+            time.sleep(5.0)
+            idle_cpu = (cpu_seconds(bp.proc.pid) - c0) / 5.0
+            print(
+                f"{count} connections opened in {opened:.1f} s; broker RSS "
+                f"{base / 2**20:.1f} MiB with 1, {full / 2**20:.1f} MiB with {count}: "
+                f"{(full - base) / (count - 1) / 1024:.1f} KiB per connection; "
+                f"idle CPU {idle_cpu * 100:.1f} %"
+            )
+        finally:
+            for c in conns:
+                c.close()
+            bp.stop()
+
+
+if __name__ == "__main__":
+    main()
