@@ -2,7 +2,9 @@
 
 usage: python tools/mem_per_connection.py [COUNT] [HEARTBEAT]
 Starts its own broker on a free port, opens COUNT AMQP connections (handshake done,
-one channel open, heartbeat HEARTBEAT seconds, 60 by default as pika asks), waits
+one channel open, heartbeat HEARTBEAT seconds: 0 by default, as the shared bench's
+idle connections ask; this client sends no heartbeats, so keep a HEARTBEAT well above
+the time the run takes), waits
 until the broker's RSS settles, and prints the RSS per connection above the broker
 with one connection open. Then it measures the broker's CPU while they sit idle.
 """
@@ -10,6 +12,7 @@ with one connection open. Then it measures the broker's CPU while they sit idle.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -38,6 +41,8 @@ def cpu_seconds(pid: int) -> float:
 
 def open_conn(port: int, heartbeat: int) -> RawClient:
     c = RawClient(port, heartbeat)
+    # handshake frames go out one by one: Nagle would hold each for the broker's ACK
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c.handshake()
     c.send(1, spec.ChannelOpen())
     c.expect_method(1)
@@ -46,7 +51,7 @@ def open_conn(port: int, heartbeat: int) -> RawClient:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    heartbeat = int(sys.argv[2]) if len(sys.argv) > 2 else 60
+    heartbeat = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     with tempfile.TemporaryDirectory() as d:
         bp = start_broker(Path(d))
         conns: list[RawClient] = []

@@ -85,6 +85,14 @@ class ChannelCredit:
     socket is not keeping up, which stop no-ack deliveries too.
     """
 
+    __slots__ = (
+        "consumer_prefetch",
+        "flow_active",
+        "global_prefetch",
+        "unacked_count",
+        "write_blocked",
+    )
+
     def __init__(self) -> None:
         self.global_prefetch = 0
         self.consumer_prefetch = 0

@@ -53,6 +53,8 @@ class AMQPConnection:
         self.session.runtime = self
         self.wakeup = trio.Event()
         self.last_send = time.monotonic()
+        # the reader is parked while publishers are blocked (see _heartbeat)
+        self.read_paused = False
         self.cancel_scope = trio.CancelScope()
 
     def wake(self) -> None:
@@ -102,7 +104,13 @@ class AMQPConnection:
                     return
             else:
                 if server.publishers_blocked and s.has_published:
-                    await server.wait_unblocked(s)
+                    # not reading, so not seeing its heartbeats either: RabbitMQ pauses
+                    # the heartbeat monitor of a blocked connection too
+                    self.read_paused = True
+                    try:
+                        await server.wait_unblocked(s)
+                    finally:
+                        self.read_paused = False
                 data = await stream.receive_some(READ_SIZE)
             if not data:
                 return
@@ -158,7 +166,7 @@ class AMQPConnection:
             now = time.monotonic()
             if now - self.last_send >= interval / 2 and not s.out:
                 s.write(HEARTBEAT_FRAME)
-            if s.recv_bytes != last_recv_bytes:
+            if s.recv_bytes != last_recv_bytes or self.read_paused:
                 last_recv_bytes = s.recv_bytes
                 last_recv_at = now
             elif now - last_recv_at > interval * 2:

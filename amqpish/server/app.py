@@ -8,13 +8,14 @@ client connections with connection.close 320 CONNECTION_FORCED and a deadline.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import ssl
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
@@ -26,10 +27,14 @@ from amqpish.broker.vhost import VHost
 from amqpish.codec import spec
 from amqpish.codec.frames import encode_method
 from amqpish.config import Config
+from amqpish.server import gcpolicy
 from amqpish.server.amqp import AMQPConnection
 from amqpish.server.durable import Durability
 from amqpish.server.timers import TimerHeap
 from amqpish.session.connection import ConnectionSession, SessionHooks
+
+if TYPE_CHECKING:
+    from amqpish.server.view import ServerView
 
 log = structlog.get_logger("amqpish.server")
 
@@ -184,10 +189,25 @@ class Server:
             log.exception("connection_crashed", peer=f"{peer[0]}:{peer[1]}")
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        cfg = self.config
         from amqpish.server.view import make_view
 
         view = make_view(self)
+        # recovery builds a heap of long-lived objects: collecting while it grows
+        # would walk it again and again (most of the start-up time with 100,000
+        # bindings); gcpolicy.install collects once at the end
+        gc.disable()
+        try:
+            self._recover(view)
+        finally:
+            gc.enable()
+        # what recovery built is long-lived: out of the collector's way (gcpolicy.py)
+        gcpolicy.install()
+        try:
+            await self._serve(view, task_status)
+        finally:
+            gcpolicy.uninstall()
+
+    def _recover(self, view: ServerView) -> None:
         durability = self.durability
         first_boot = durability.recover(
             self,
@@ -206,7 +226,12 @@ class Server:
                 priority=p.priority,
                 apply_to=p.apply_to,
             )
+
+    async def _serve(self, view: ServerView, task_status: Any) -> None:
+        cfg = self.config
+        durability = self.durability
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(gcpolicy.keep)
             await nursery.start(durability.persister.run)
             await nursery.start(self.timers.run)
             if durability.pager is not None:

@@ -46,6 +46,45 @@ def _consumer_tag() -> str:
 
 
 class ChannelSession(ChannelCredit):
+    # slots: an idle connection's channel is most of what the connection costs
+    __slots__ = (
+        "_confirm_sent",
+        "_keys",
+        "_write_ok",
+        "closing",
+        "confirm",
+        "confirm_upto",
+        "conn",
+        "consumers",
+        "last_queue",
+        "nacks",
+        "needs_drain",
+        "next_tag",
+        "number",
+        "publish_seq",
+        "reply_tag",
+        "reply_tag_b",
+        "reply_token",
+        "stat_ack",
+        "stat_confirm",
+        "stat_deliver",
+        "stat_deliver_no_ack",
+        "stat_get",
+        "stat_get_empty",
+        "stat_get_no_ack",
+        "stat_publish",
+        "stat_redeliver",
+        "stat_return_unroutable",
+        "stat_unroutable",
+        "sync_from",
+        "sync_upto",
+        "tx",
+        "tx_pending",
+        "tx_stored",
+        "unacked",
+        "vhost",
+    )
+
     def __init__(self, conn: ConnectionSession, number: int) -> None:
         super().__init__()
         self.conn = conn
@@ -84,31 +123,6 @@ class ChannelSession(ChannelCredit):
         self._write_ok: dict[str, Exchange] = {}
         # routing key -> (the str, its UTF-8): shared by every message published with it
         self._keys: dict[str, tuple[str, bytes]] = {}
-        self.handlers: dict[int, Callable[[Any], None]] = {
-            spec.ExchangeDeclare.INDEX: self.exchange_declare,
-            spec.ExchangeDelete.INDEX: self.exchange_delete,
-            spec.ExchangeBind.INDEX: self.exchange_bind,
-            spec.ExchangeUnbind.INDEX: self.exchange_unbind,
-            spec.QueueDeclare.INDEX: self.queue_declare,
-            spec.QueueBind.INDEX: self.queue_bind,
-            spec.QueueUnbind.INDEX: self.queue_unbind,
-            spec.QueuePurge.INDEX: self.queue_purge,
-            spec.QueueDelete.INDEX: self.queue_delete,
-            spec.BasicQos.INDEX: self.basic_qos,
-            spec.BasicConsume.INDEX: self.basic_consume,
-            spec.BasicCancel.INDEX: self.basic_cancel,
-            spec.BasicGet.INDEX: self.basic_get,
-            spec.BasicAck.INDEX: self.basic_ack,
-            spec.BasicReject.INDEX: self.basic_reject,
-            spec.BasicNack.INDEX: self.basic_nack,
-            spec.BasicRecover.INDEX: self.basic_recover,
-            spec.BasicRecoverAsync.INDEX: self.basic_recover_async,
-            spec.ConfirmSelect.INDEX: self.confirm_select,
-            spec.TxSelect.INDEX: self.tx_select,
-            spec.TxCommit.INDEX: self.tx_commit,
-            spec.TxRollback.INDEX: self.tx_rollback,
-            spec.ChannelFlow.INDEX: self.channel_flow,
-        }
 
     # --- helpers -------------------------------------------------------------------
 
@@ -720,3 +734,31 @@ class ChannelSession(ChannelCredit):
         if items:
             self._requeue(items)
         self.tx_pending = []
+
+
+# method index -> handler; one table for all channels
+HANDLERS: dict[int, Callable[[ChannelSession, Any], None]] = {
+    spec.ExchangeDeclare.INDEX: ChannelSession.exchange_declare,
+    spec.ExchangeDelete.INDEX: ChannelSession.exchange_delete,
+    spec.ExchangeBind.INDEX: ChannelSession.exchange_bind,
+    spec.ExchangeUnbind.INDEX: ChannelSession.exchange_unbind,
+    spec.QueueDeclare.INDEX: ChannelSession.queue_declare,
+    spec.QueueBind.INDEX: ChannelSession.queue_bind,
+    spec.QueueUnbind.INDEX: ChannelSession.queue_unbind,
+    spec.QueuePurge.INDEX: ChannelSession.queue_purge,
+    spec.QueueDelete.INDEX: ChannelSession.queue_delete,
+    spec.BasicQos.INDEX: ChannelSession.basic_qos,
+    spec.BasicConsume.INDEX: ChannelSession.basic_consume,
+    spec.BasicCancel.INDEX: ChannelSession.basic_cancel,
+    spec.BasicGet.INDEX: ChannelSession.basic_get,
+    spec.BasicAck.INDEX: ChannelSession.basic_ack,
+    spec.BasicReject.INDEX: ChannelSession.basic_reject,
+    spec.BasicNack.INDEX: ChannelSession.basic_nack,
+    spec.BasicRecover.INDEX: ChannelSession.basic_recover,
+    spec.BasicRecoverAsync.INDEX: ChannelSession.basic_recover_async,
+    spec.ConfirmSelect.INDEX: ChannelSession.confirm_select,
+    spec.TxSelect.INDEX: ChannelSession.tx_select,
+    spec.TxCommit.INDEX: ChannelSession.tx_commit,
+    spec.TxRollback.INDEX: ChannelSession.tx_rollback,
+    spec.ChannelFlow.INDEX: ChannelSession.channel_flow,
+}

@@ -38,7 +38,7 @@ from amqpish.codec import Decoder, ProtocolError, spec
 from amqpish.codec.events import ContentMessage, DecodeError, Heartbeat, MethodFrame, ProtocolHeader
 from amqpish.codec.frames import encode_method
 from amqpish.codec.values import decode_table
-from amqpish.session.channel import ChannelSession
+from amqpish.session.channel import HANDLERS, ChannelSession
 
 log = structlog.get_logger("amqpish.connection")
 
@@ -111,6 +111,52 @@ def server_properties(cluster_name: str) -> dict[str, Any]:
 
 
 class ConnectionSession:
+    __slots__ = (
+        "auth_failure_close",
+        "auth_mechanism",
+        "blocked",
+        "blocked_notify",
+        "broker",
+        "cancel_notify",
+        "channel_max",
+        "channels",
+        "client_properties",
+        "close_reason",
+        "closed",
+        "closing_channels",
+        "cluster_name",
+        "connected_at",
+        "decoder",
+        "dirty",
+        "exclusive_queues",
+        "frame_max",
+        "has_published",
+        "heartbeat",
+        "hooks",
+        "loopback",
+        "loopback_users",
+        "name",
+        "now",
+        "out",
+        "out_bytes",
+        "peer",
+        "pending_confirms",
+        "pending_syncs",
+        "recv_bytes",
+        "recv_cnt",
+        "runtime",
+        "send_bytes",
+        "send_cnt",
+        "server_channel_max",
+        "server_frame_max",
+        "server_heartbeat",
+        "state",
+        "user",
+        "vhost",
+        "vhost_name",
+        "write_blocked",
+    )
+
     def __init__(
         self,
         broker: Broker,
@@ -354,10 +400,10 @@ class ConnectionSession:
                 return
             self._on_orphan(channel, m)
             return
-        handler = ch.handlers.get(m.INDEX)
+        handler = HANDLERS.get(m.INDEX)
         try:
             if handler is not None:
-                handler(m)
+                handler(ch, m)
             elif type(m) is spec.ChannelClose:
                 self._release_channel(ch)
                 self.send_method(channel, spec.ChannelCloseOk())
