@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SRC := amqpish management_ui tests conformance tools examples
 
-.PHONY: install run test lint typecheck pytest conformance conformance-rabbitmq bench clean system-deps
+.PHONY: install run test lint typecheck pytest conformance conformance-rabbitmq bench microbench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ conformance-rabbitmq: $(STAMP)
 
 bench: $(STAMP)
 	bash tools/bench.sh
+
+# In-process timings of the hot paths (codec, topic routing, queue). Their files are
+# named bench_*.py, which the default run's test_*.py pattern never collects.
+microbench: $(STAMP)
+	$(VENV)/bin/pytest tests/microbench -o python_files='bench_*.py' -p no:cacheprovider \
+		--benchmark-only --benchmark-sort=name \
+		--benchmark-columns=min,median,iqr,rounds
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from amqpish.broker.auth import HASHING_ALGORITHM, hash_password
-from amqpish.store.definitions import DefinitionsError, load_definitions, save_definitions
+from amqpish.store.definitions import (
+    DefinitionsError,
+    load_definitions,
+    new_definitions,
+    save_definitions,
+)
+from amqpish.store.journal import DefinitionsJournal, replay
 
 DEFAULT_MGMT = "http://guest:guest@127.0.0.1:15672"
 
@@ -71,8 +77,16 @@ def _defs_path(args: argparse.Namespace) -> Path:
     return Path(args.data_dir) / "definitions.json"
 
 
+def _journal(args: argparse.Namespace) -> DefinitionsJournal:
+    return DefinitionsJournal(Path(args.data_dir) / "definitions.journal")
+
+
 def _load(args: argparse.Namespace) -> dict[str, Any]:
     doc = load_definitions(_defs_path(args))
+    batches = _journal(args).read()
+    if batches:
+        # the broker's changes since its last snapshot (store/journal.py)
+        doc = replay(doc if doc is not None else new_definitions("", ""), batches)
     if doc is None:
         # first boot has not happened: start from what the broker would create
         doc = {
@@ -102,6 +116,8 @@ def _offline(args: argparse.Namespace, change: Callable[[dict[str, Any]], Any]) 
     doc = _load(args)
     result = change(doc)
     save_definitions(_defs_path(args), doc)
+    # the snapshot now holds what the journal said
+    _journal(args).truncate()
     return result
 
 

@@ -128,6 +128,15 @@ class VHost:
         self._by_source: dict[str, set[tuple[str, str, str, str, Hashable]]] = {}
         self._by_dest: dict[tuple[str, str], set[tuple[str, str, str, str, Hashable]]] = {}
         self.policies: dict[str, dict[str, Any]] = {}
+        # Definitions kept across restarts that changed since the runtime last looked
+        # (it journals them, see store/journal.py): ("q"|"x", name) -> None, and
+        # ("b", key) -> the binding. Only with a durable runtime (a queue log).
+        self.dirty: dict[tuple[str, Any], Binding | None] | None = (
+            {} if queue_log is not None else None
+        )
+        # keys of the bindings that are kept (both ends durable), so that removing
+        # one of the others (an exclusive queue's, say) is not journalled
+        self.kept_bindings: set[tuple[str, str, str, str, Hashable]] = set()
         self.stat_unroutable = 0
         self.stat_dropped_unroutable = 0
         default = Exchange(name, "", "direct", durable=True)
@@ -200,6 +209,8 @@ class VHost:
         )
         self.exchanges[name] = ex
         self.apply_exchange_policy(ex)
+        if durable and self.dirty is not None:
+            self.dirty["x", name] = None
         return ex
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
@@ -221,6 +232,8 @@ class VHost:
             self._remove_binding(key)
         del self.exchanges[name]
         ex.deleted = True
+        if ex.durable and self.dirty is not None:
+            self.dirty["x", name] = None
 
     def lookup_exchange(self, name: str) -> Exchange | None:
         return self.exchanges.get(name)
@@ -294,6 +307,8 @@ class VHost:
         )
         self.queues[name] = q
         self.apply_policy(q)
+        if durable and not exclusive and self.dirty is not None:
+            self.dirty["q", name] = None
         return q, True
 
     def _check_exclusive(self, q: Queue, owner: object) -> None:
@@ -327,6 +342,8 @@ class VHost:
             del self.queues[q.name]
         for key in list(self._by_dest.get(("queue", q.name), ())):
             self._remove_binding(key)
+        if q.durable and q.exclusive_owner is None and self.dirty is not None:
+            self.dirty["q", q.name] = None
         return n, q.delete()
 
     # --- bindings -----------------------------------------------------------------------
@@ -360,6 +377,10 @@ class VHost:
         if destination_type == "exchange":
             src.e2e_dests += 1
         self.bindings[key] = b
+        if src.durable and dest.durable and getattr(dest, "exclusive_owner", None) is None:
+            self.kept_bindings.add(key)
+            if self.dirty is not None:
+                self.dirty["b", key] = b
         self._by_source.setdefault(source, set()).add(key)
         self._by_dest.setdefault((destination_type, destination), set()).add(key)
 
@@ -383,6 +404,10 @@ class VHost:
 
     def _remove_binding(self, key: tuple[str, str, str, str, Hashable]) -> None:
         b = self.bindings.pop(key)
+        if key in self.kept_bindings:
+            self.kept_bindings.discard(key)
+            if self.dirty is not None:
+                self.dirty["b", key] = b
         src = self.exchanges.get(b.source)
         dest: Queue | Exchange | None = (
             self.queues.get(b.destination)

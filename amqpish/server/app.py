@@ -213,6 +213,7 @@ class Server:
             self,
             export=lambda: durability.durable_definitions(view.export_definitions()),
             import_=view.import_definitions,
+            export_globals=lambda: view.export_definitions(objects=False),
         )
         self._init_users(first_boot)
         for p in self.config.policies:

@@ -7,9 +7,13 @@ stored once: its id is allocated on the first enqueue.
 
 Durable definitions (vhosts, users, permissions, policies, durable exchanges and
 queues, bindings between durable objects) are kept in ``definitions.json`` in
-RabbitMQ's format. A change only marks them dirty; the persister saves them in
-the same batch as the message records, before the fsync whose completion releases
-publisher confirms, so a confirmed message never outlives its queue's declaration.
+RabbitMQ's format (the snapshot) and ``definitions.journal`` (what changed since,
+see ``store/journal.py``). A change only marks them dirty (the vhosts keep which
+objects changed); the persister journals them in the same batch as the message
+records, before the fsync whose completion releases publisher confirms, so a
+confirmed message never outlives its queue's declaration. When the journal has
+grown past the snapshot, that batch writes a new snapshot and empties the journal
+instead: the cost of a declare does not grow with the topology.
 
 Recovery (``recover``) runs before the listeners open: definitions first, then the
 message store, whose live messages are put back in their queues in their original
@@ -35,7 +39,13 @@ from amqpish.broker.queue import Queue
 from amqpish.codec import BasicProperties
 from amqpish.server.paging import Pager
 from amqpish.server.persister import Persister
-from amqpish.store.definitions import DefinitionsError, load_definitions, save_definitions
+from amqpish.store.definitions import (
+    DefinitionsError,
+    load_definitions,
+    new_definitions,
+    save_definitions,
+)
+from amqpish.store.journal import DefinitionsJournal, Record, encode_frame, replay
 from amqpish.store.segments import SegmentStore
 from amqpish.store.spill import SpillStore
 
@@ -43,6 +53,10 @@ if TYPE_CHECKING:
     from amqpish.server.app import Server
 
 log = structlog.get_logger("amqpish.store")
+
+
+# the journal is never folded into the snapshot below this size
+JOURNAL_MIN = 1 << 20
 
 
 def queue_key(q: Queue) -> str:
@@ -70,9 +84,16 @@ class Durability:
             self.store, prepare=self._prepare, on_accepting_changed=on_accepting_changed
         )
         self.definitions_path = data_dir / "definitions.json"
+        self.journal = DefinitionsJournal(data_dir / "definitions.journal")
+        # the journal is folded into a new snapshot once it is larger than this
+        self.snapshot_bytes = 0
         self.next_id = 1
         self._defs_dirty = False
         self._export: Callable[[], dict[str, Any]] | None = None
+        self._export_globals: Callable[[], dict[str, Any]] | None = None
+        self._server: Server | None = None
+        self._globals: dict[str, Any] | None = None  # as last journalled
+        self._vhost_ids: dict[str, int] = {}  # which VHost object each name was
 
     # --- QueueLog --------------------------------------------------------------------
 
@@ -109,12 +130,69 @@ class Durability:
 
     def _prepare(self) -> Callable[[], None] | None:
         """On the event loop, before a sync: the definitions to save in that batch."""
-        if not self._defs_dirty or self._export is None:
+        if not self._defs_dirty or self._export is None or self._server is None:
             return None
         self._defs_dirty = False
+        records = self._changes()
+        if not records:
+            return None
+        frame = encode_frame(records)
+        journal = self.journal
+        if journal.size + len(frame) <= max(JOURNAL_MIN, self.snapshot_bytes):
+            return lambda: journal.append(frame)
         doc = self._export()
-        path = self.definitions_path
-        return lambda: save_definitions(path, doc)
+        return lambda: self._save_snapshot(doc)
+
+    def _save_snapshot(self, doc: dict[str, Any]) -> None:
+        """In the persister's thread: the whole document, then an empty journal (a
+        crash between the two replays the old journal over the new snapshot, which
+        changes nothing: see store/journal.py)."""
+        save_definitions(self.definitions_path, doc)
+        self.snapshot_bytes = self.definitions_path.stat().st_size
+        self.journal.truncate()
+
+    def _changes(self) -> list[Record]:
+        """Journal records for what changed since the last call, and forget it."""
+        from amqpish.server.view.definitions import (
+            binding_definition,
+            exchange_definition,
+            queue_definition,
+        )
+
+        assert self._server is not None and self._export_globals is not None
+        records: list[Record] = []
+        g = self._export_globals()
+        if g != self._globals:
+            records.append(["g", g])
+            self._globals = g
+        for name, vh in self._server.broker.vhosts.items():
+            if self._vhost_ids.get(name, id(vh)) != id(vh):
+                # deleted and created again since the last batch
+                records.append(["v", name])
+            self._vhost_ids[name] = id(vh)
+            dirty = vh.dirty
+            if not dirty:
+                continue
+            for (kind, key), b in dirty.items():
+                if kind == "q":
+                    q = vh.queues.get(key)
+                    qd = None
+                    if q is not None and q.durable and q.exclusive_owner is None:
+                        qd = queue_definition(q, name)
+                    records.append(["q", name, key, qd])
+                elif kind == "x":
+                    x = vh.exchanges.get(key)
+                    xd = exchange_definition(x, name) if x is not None and x.durable else None
+                    records.append(["x", name, key, xd])
+                else:
+                    assert b is not None
+                    records.append(
+                        ["b", name, binding_definition(b, name), key in vh.kept_bindings]
+                    )
+            dirty.clear()
+        for name in [n for n in self._vhost_ids if n not in self._server.broker.vhosts]:
+            del self._vhost_ids[name]
+        return records
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -123,9 +201,15 @@ class Durability:
         server: Server,
         export: Callable[[], dict[str, Any]],
         import_: Callable[[dict[str, Any]], None],
+        export_globals: Callable[[], dict[str, Any]] | None = None,
     ) -> bool:
-        """Rebuild durable state; True on first boot (no definitions were saved)."""
+        """Rebuild durable state; True on first boot (no definitions were saved).
+
+        ``export_globals``: the definitions without queues, exchanges and bindings
+        (journalled whole when they change)."""
         self._export = export
+        self._export_globals = export_globals or export
+        self._server = server
         t0 = time.perf_counter()
         try:
             doc = load_definitions(self.definitions_path)
@@ -134,8 +218,22 @@ class Durability:
             log.error("definitions_unreadable", path=str(self.definitions_path), error=str(e))
             doc = load_definitions(self.definitions_path, use_backup=True)
             log.warning("definitions_from_backup", path=str(e.backup))
+        if doc is not None and self.definitions_path.exists():
+            self.snapshot_bytes = self.definitions_path.stat().st_size
+        batches = self.journal.read()
+        if batches:
+            if doc is None:
+                doc = new_definitions("", "")
+            doc = replay(doc, batches)
+            log.info("definitions_journal_replayed", batches=len(batches))
         if doc is not None:
             import_(doc)
+        # what recovery declared is on disk already: only later changes are journalled
+        for name, recovered in server.broker.vhosts.items():
+            self._vhost_ids[name] = id(recovered)
+            if recovered.dirty:
+                recovered.dirty.clear()
+        self._globals = self._export_globals()
         pager = self.pager
         state = self.store.recover(resident_bytes=None if pager is None else pager.budget)
         self.next_id = state.max_msg_id + 1

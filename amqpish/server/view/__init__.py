@@ -40,8 +40,10 @@ class ServerView(NodeSnapshots, ObjectSnapshots, AdminOperations, MessageOperati
         super().__init__(server, sampler)
         self._register_kinds()
 
-    def export_definitions(self, vhost: str | None = None) -> dict[str, Any]:
-        return _export(self, vhost)
+    def export_definitions(
+        self, vhost: str | None = None, *, objects: bool = True
+    ) -> dict[str, Any]:
+        return _export(self, vhost, objects=objects)
 
     def import_definitions(self, definitions: Mapping[str, Any], vhost: str | None = None) -> None:
         _import(self, definitions, vhost)

@@ -18,7 +18,9 @@ from amqpish import __version__
 from amqpish.admin import BadRequestError, NotFoundError
 from amqpish.broker.auth import HASHING_ALGORITHM
 from amqpish.broker.errors import AMQPError
-from amqpish.broker.vhost import VHost
+from amqpish.broker.exchange import Exchange
+from amqpish.broker.queue import Queue
+from amqpish.broker.vhost import Binding, VHost
 from amqpish.server.view.convert import (
     OWNER,
     PRODUCT_NAME,
@@ -33,56 +35,74 @@ if TYPE_CHECKING:
 _STANDARD_EXCHANGE_PREFIX = "amq."
 
 
-def export_definitions(view: ServerView, vhost: str | None) -> dict[str, Any]:
+def queue_definition(q: Queue, vhost: str | None) -> dict[str, Any]:
+    """One queue as an export lists it (``vhost``: None in a one-vhost export)."""
+    d: dict[str, Any] = {"name": q.name}
+    if vhost is not None:
+        d["vhost"] = vhost
+    d.update(
+        {"durable": q.durable, "auto_delete": q.auto_delete, "arguments": jsonable(q.arguments)}
+    )
+    return d
+
+
+def exchange_definition(ex: Exchange, vhost: str | None) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": ex.name}
+    if vhost is not None:
+        d["vhost"] = vhost
+    d.update(
+        {
+            "type": ex.type,
+            "durable": ex.durable,
+            "auto_delete": ex.auto_delete,
+            "internal": ex.internal,
+            "arguments": jsonable(ex.arguments),
+        }
+    )
+    return d
+
+
+def binding_definition(b: Binding, vhost: str | None) -> dict[str, Any]:
+    d: dict[str, Any] = {"source": b.source}
+    if vhost is not None:
+        d["vhost"] = vhost
+    d.update(
+        {
+            "destination": b.destination,
+            "destination_type": b.destination_type,
+            "routing_key": b.routing_key,
+            "arguments": jsonable(b.arguments),
+        }
+    )
+    return d
+
+
+def export_definitions(
+    view: ServerView, vhost: str | None, *, objects: bool = True
+) -> dict[str, Any]:
+    """``objects=False``: without queues, exchanges and bindings (the small part)."""
     broker = view.broker
     vhosts = view._vhosts_of(vhost)
     if vhost is not None and not vhosts:
         raise NotFoundError(f"no vhost '{vhost}'")
     with_vhost = vhost is None
 
-    def tag(d: dict[str, Any], vh: VHost) -> dict[str, Any]:
-        return {**d, "vhost": vh.name} if with_vhost else d
-
     queues: list[dict[str, Any]] = []
     exchanges: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
     policies: list[dict[str, Any]] = []
     for vh in vhosts:
-        for q in vh.queues.values():
+        tag_vh = vh.name if with_vhost else None
+        for q in vh.queues.values() if objects else ():
             if q.exclusive_owner is not None:
                 continue
-            d = {"name": q.name}
-            queues.append(
-                tag(d, vh)
-                | {
-                    "durable": q.durable,
-                    "auto_delete": q.auto_delete,
-                    "arguments": jsonable(q.arguments),
-                }
-            )
-        for ex in vh.exchanges.values():
+            queues.append(queue_definition(q, tag_vh))
+        for ex in vh.exchanges.values() if objects else ():
             if ex.name == "" or ex.name.startswith(_STANDARD_EXCHANGE_PREFIX):
                 continue
-            exchanges.append(
-                tag({"name": ex.name}, vh)
-                | {
-                    "type": ex.type,
-                    "durable": ex.durable,
-                    "auto_delete": ex.auto_delete,
-                    "internal": ex.internal,
-                    "arguments": jsonable(ex.arguments),
-                }
-            )
-        for b in vh.bindings.values():
-            bindings.append(
-                tag({"source": b.source}, vh)
-                | {
-                    "destination": b.destination,
-                    "destination_type": b.destination_type,
-                    "routing_key": b.routing_key,
-                    "arguments": jsonable(b.arguments),
-                }
-            )
+            exchanges.append(exchange_definition(ex, tag_vh))
+        for b in vh.bindings.values() if objects else ():
+            bindings.append(binding_definition(b, tag_vh))
         for p in view.policies(vh.name):
             policies.append(
                 {
