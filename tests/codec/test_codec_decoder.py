@@ -390,3 +390,25 @@ def test_mutated_valid_streams(parts: list[tuple[bytes, list[Event]]], data: st.
     whole = Decoder().feed(bytes(buf))
     check_contract(whole)
     assert feed_all(Decoder(), chunks) == whole
+
+
+def test_publish_arguments_decoded_once_per_distinct_bytes_and_bounded() -> None:
+    """basic.publish methods come from a small cache keyed by their argument bytes:
+    every message still gets its own exchange, routing key and flags, and a stream
+    of distinct routing keys does not grow the cache without bound."""
+    from amqpish.codec.connection import _PUBLISH_CACHE_SIZE
+    from amqpish.codec.frames import encode_basic_publish
+
+    d = Decoder(expect_protocol_header=False)
+    keys = [f"key.{i % 700}" for i in range(2000)]
+    data = b"".join(
+        encode_basic_publish(1, b"ex", k.encode(), i % 3 == 0, False, b"\x00\x00", b"b", 131072)
+        for i, k in enumerate(keys)
+    )
+    events = d.feed(data)
+    got = [
+        (e.method.exchange, e.method.routing_key, e.method.mandatory)  # type: ignore[attr-defined]
+        for e in events
+    ]
+    assert got == [("ex", k, i % 3 == 0) for i, k in enumerate(keys)]
+    assert len(d._publish_cache) <= _PUBLISH_CACHE_SIZE
