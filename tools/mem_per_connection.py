@@ -23,14 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from amqpish.codec import spec
 from tests.integration.test_robustness import RawClient
 from tests.support import start_broker
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from tools.mem_per_message import rss
 
 
 def cpu_seconds(pid: int) -> float:

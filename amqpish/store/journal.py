@@ -36,20 +36,15 @@ from typing import Any
 import cbor2
 import structlog
 
+from amqpish.store.definitions import LIST_KEYS
+
 log = structlog.get_logger("amqpish.store")
 
 _HEADER = struct.Struct(">II")
 Record = list[Any]
 
-GLOBAL_KEYS = (
-    "users",
-    "vhosts",
-    "permissions",
-    "topic_permissions",
-    "parameters",
-    "global_parameters",
-    "policies",
-)
+# the small part of a document, journalled whole ("g" records)
+GLOBAL_KEYS = tuple(k for k in LIST_KEYS if k not in ("queues", "exchanges", "bindings"))
 
 
 def encode_frame(records: list[Record]) -> bytes:

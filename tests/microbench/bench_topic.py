@@ -22,6 +22,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from amqpish.broker.topic import CACHE_SIZE, TopicRouter, split_key
+from tests.broker.test_topic import ref_match
 
 N_EXACT = 60_000
 N_STAR = 25_000
@@ -52,17 +53,6 @@ def bindings() -> list[tuple[str, str]]:
         key = f"r{i % 10}.s{i % 97}.id{i}.#" if i % 3 else f"#.id{i}.e{i % 7}"
         out.append((key, f"q{(i * 13) % N_QUEUES}"))
     return out
-
-
-def ref_match(pattern: list[str], words: list[str]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(ref_match(rest, words[i:]) for i in range(len(words) + 1))
-    if not words:
-        return False
-    return (head == "*" or head == words[0]) and ref_match(rest, words[1:])
 
 
 class Table:

@@ -35,46 +35,50 @@ if TYPE_CHECKING:
 _STANDARD_EXCHANGE_PREFIX = "amq."
 
 
-def queue_definition(q: Queue, vhost: str | None) -> dict[str, Any]:
-    """One queue as an export lists it (``vhost``: None in a one-vhost export)."""
-    d: dict[str, Any] = {"name": q.name}
+def _entry(head: tuple[str, str], vhost: str | None, rest: dict[str, Any]) -> dict[str, Any]:
+    """An export entry: its name field, then ``vhost`` (left out in a one-vhost export),
+    then the rest, in RabbitMQ's order."""
+    d: dict[str, Any] = {head[0]: head[1]}
     if vhost is not None:
         d["vhost"] = vhost
-    d.update(
-        {"durable": q.durable, "auto_delete": q.auto_delete, "arguments": jsonable(q.arguments)}
-    )
+    d.update(rest)
     return d
 
 
+def queue_definition(q: Queue, vhost: str | None) -> dict[str, Any]:
+    """One queue as an export lists it (``vhost``: None in a one-vhost export)."""
+    return _entry(
+        ("name", q.name),
+        vhost,
+        {"durable": q.durable, "auto_delete": q.auto_delete, "arguments": jsonable(q.arguments)},
+    )
+
+
 def exchange_definition(ex: Exchange, vhost: str | None) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": ex.name}
-    if vhost is not None:
-        d["vhost"] = vhost
-    d.update(
+    return _entry(
+        ("name", ex.name),
+        vhost,
         {
             "type": ex.type,
             "durable": ex.durable,
             "auto_delete": ex.auto_delete,
             "internal": ex.internal,
             "arguments": jsonable(ex.arguments),
-        }
+        },
     )
-    return d
 
 
 def binding_definition(b: Binding, vhost: str | None) -> dict[str, Any]:
-    d: dict[str, Any] = {"source": b.source}
-    if vhost is not None:
-        d["vhost"] = vhost
-    d.update(
+    return _entry(
+        ("source", b.source),
+        vhost,
         {
             "destination": b.destination,
             "destination_type": b.destination_type,
             "routing_key": b.routing_key,
             "arguments": jsonable(b.arguments),
-        }
+        },
     )
-    return d
 
 
 def export_definitions(
