@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from amqpish.store.definitions import new_definitions
 from amqpish.store.journal import DefinitionsJournal, encode_frame, replay
@@ -81,3 +86,18 @@ def test_globals_replace_and_drop_objects_of_deleted_vhosts() -> None:
     # a vhost deleted and created again between two batches loses its old objects
     out = replay(doc, [[["v", "gone"], ["q", "gone", "c", q("c", "gone")]]])
     assert [(x["vhost"], x["name"]) for x in out["queues"]] == [("/", "a"), ("gone", "c")]
+
+
+@given(tail=st.binary(max_size=200), garbage=st.binary(max_size=200))
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_garbage_after_whole_frames_is_cut_never_raised(
+    tmp_path: Path, tail: bytes, garbage: bytes
+) -> None:
+    path = tmp_path / "fuzz"
+    good = [["q", "/", "a", q("a")]]
+    # a CRC-valid frame of arbitrary bytes (not a batch of records) ends the journal too
+    crafted = struct.pack(">II", len(garbage), zlib.crc32(garbage)) + garbage
+    path.write_bytes(encode_frame(good) + crafted + tail)
+    assert DefinitionsJournal(path).read()[:1] == [good]
