@@ -217,6 +217,8 @@ class Queue(QueuePaging):
         # some consumer has x-priority: delivery prefers the highest that can take
         self.prioritized = False
         self.unacked_count = 0
+        # persistent messages in the queue, ready or unacked (RabbitMQ's messages_persistent)
+        self.persistent_count = 0
         self.ready_bytes = 0
         self.unacked_bytes = 0
         # the seq the next handed-out entry gets
@@ -303,6 +305,8 @@ class Queue(QueuePaging):
                     self._dead_letter(msg, "maxlen")
                 return False
         self.stat_publish += 1
+        if msg.persistent:
+            self.persistent_count += 1
         ttl = self.message_ttl
         mttl = msg.ttl
         if mttl is not None and (ttl is None or mttl < ttl):
@@ -421,6 +425,8 @@ class Queue(QueuePaging):
         if c.no_ack and type(item) is Message:
             # nothing to remember about it: it needs no entry (the common fast path)
             self.stat_deliver_no_ack += 1
+            if item.persistent:
+                self.persistent_count -= 1
             c.channel.deliver(c, self, item)
             return
         entry = self._take(item)
@@ -436,6 +442,8 @@ class Queue(QueuePaging):
                 log.delivered(self, entry)
         if c.no_ack:
             self.stat_deliver_no_ack += 1
+            if entry.msg.persistent:
+                self.persistent_count -= 1
         else:
             self.stat_deliver += 1
             c.unacked += 1
@@ -488,6 +496,8 @@ class Queue(QueuePaging):
                     self.log.delivered(self, entry)
             if no_ack:
                 self.stat_get_no_ack += 1
+                if entry.msg.persistent:
+                    self.persistent_count -= 1
             else:
                 self.stat_get += 1
                 self.unacked_count += 1
@@ -508,6 +518,8 @@ class Queue(QueuePaging):
     def _unacked_done(self, entry: Entry, consumer: Consumer | None) -> None:
         self.unacked_count -= 1
         self.unacked_bytes -= entry.msg.size
+        if entry.msg.persistent:
+            self.persistent_count -= 1
         if consumer is not None:
             consumer.unacked -= 1
 
@@ -588,6 +600,8 @@ class Queue(QueuePaging):
     def purge(self) -> int:
         n = len(self.ready)
         log = self.log
+        if self.persistent_count:
+            self.persistent_count -= sum(1 for e in self.ready if e.msg.persistent)
         if log is not None:
             for e in self.ready:
                 if e.logged:
@@ -644,6 +658,9 @@ class Queue(QueuePaging):
 
     def _dead_letter(self, msg: Message, reason: str, entry: Item | None = None) -> None:
         """``entry`` leaves the queue for good (expired, dropped, rejected)."""
+        if entry is not None and msg.persistent and reason != "rejected":
+            # a rejected one was counted off with the other unacked ones
+            self.persistent_count -= 1
         if entry is not None and msg.body is PAGED_OUT:
             if self.dlx is not None:
                 self._page_in([entry])
@@ -673,6 +690,8 @@ class Queue(QueuePaging):
             ready.append(e)
             size = e.msg.size
             self.ready_bytes += size
+            if e.msg.persistent:
+                self.persistent_count += 1
             if e.msg.body is PAGED_OUT:
                 self.paged_count += 1
                 self.paged_bytes += size
@@ -695,6 +714,9 @@ class Queue(QueuePaging):
         if isinstance(command, Settle):
             wanted = set(command.seqs)
             kept = [e for e in self.ready if e.seq not in wanted]
+            self.persistent_count -= sum(
+                1 for e in self.ready if e.seq in wanted and e.msg.persistent
+            )
             still = {id(e.msg) for e in kept}
             places = {m: p for m, p in self.page_places.items() if id(m) in still}
             self.ready.clear()

@@ -6,7 +6,7 @@ every message's publish number. Whatever mix of plain, persistent (durable log) 
 TTL'd messages, gets, acks, rejects and requeues, the ready list must be exactly the
 model's ready set in publish order (highest priority first in a priority queue),
 redelivered flags must say whether a message was
-handed out before, and the counters must add up.
+handed out before, and the counters (messages_persistent among them) must add up.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class QueueOrder(RuleBasedStateMachine):
         args = {"x-max-priority": self.max_priority} if self.max_priority else {}
         self.q = Queue("/", "q", durable=True, log=NullLog(), arguments=args)
         self.priority: dict[int, int] = {}  # publish number -> effective priority
+        self.persistent: set[int] = set()
         self.published = 0
         self.ready: set[int] = set()  # the model: publish numbers
         self.delivered_before: set[int] = set()
@@ -76,6 +77,8 @@ class QueueOrder(RuleBasedStateMachine):
             self.q.publish(Message("", "q", props, str(self.published).encode()), 0.0)
             self.ready.add(self.published)
             self.priority[self.published] = min(priority, self.max_priority)
+            if kind == "persistent":
+                self.persistent.add(self.published)
             self.published += 1
 
     def order(self, numbers: set[int]) -> list[int]:
@@ -123,6 +126,8 @@ class QueueOrder(RuleBasedStateMachine):
     def ready_is_the_model_in_publish_order(self) -> None:
         assert [number(e) for e in self.q.ready] == self.order(self.ready)
         assert self.q.unacked_count == len(self.unacked)
+        held = self.ready | {number(e) for e in self.unacked}
+        assert self.q.persistent_count == len(held & self.persistent)
         assert self.q.ready_bytes == sum(len(str(n)) for n in self.ready)
         for e in self.q.ready:
             assert e.redelivered == (number(e) in self.delivered_before)

@@ -448,3 +448,32 @@ def sample_metric_names() -> set[str]:
             for line in fh
             if line.strip() and not line.startswith("#")
         }
+
+
+def test_messages_persistent_counts_persistent_messages_held(
+    api: Api, mgmt_broker: BrokerProcess
+) -> None:
+    """As RabbitMQ: persistent messages in the queue, ready or unacknowledged."""
+    name = f"persist-{uuid.uuid4().hex[:8]}"
+    conn = pika.BlockingConnection(
+        pika.URLParameters(f"amqp://guest:guest@127.0.0.1:{mgmt_broker.port}/")
+    )
+    try:
+        ch = conn.channel()
+        ch.queue_declare(name)
+        for i in range(5):
+            mode = 2 if i % 2 == 0 else 1
+            ch.basic_publish("", name, b"x", pika.BasicProperties(delivery_mode=mode))
+        assert api.ok(f"/api/queues/%2F/{name}")["messages_persistent"] == 3
+        # an unacknowledged one still counts; acknowledged, it does not
+        method, props, _ = ch.basic_get(name)
+        assert method is not None and props.delivery_mode == 2
+        assert api.ok(f"/api/queues/%2F/{name}")["messages_persistent"] == 3
+        ch.basic_ack(method.delivery_tag)
+        ch.queue_declare(name, passive=True)  # the ack is processed before this answer
+        assert api.ok(f"/api/queues/%2F/{name}")["messages_persistent"] == 2
+        ch.queue_purge(name)
+        assert api.ok(f"/api/queues/%2F/{name}")["messages_persistent"] == 0
+        ch.queue_delete(name)
+    finally:
+        conn.close()
