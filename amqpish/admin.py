@@ -167,6 +167,10 @@ class QueueInfo:
     exclusive_consumer_tag: str | None = None
     idle_since: float | None = None
     consumer_details: Sequence[ConsumerInfo] = ()
+    message_bytes_persistent: int = 0
+    # ready messages whose bodies are paged out to disk (the queue-memory budget)
+    messages_paged_out: int = 0
+    message_bytes_paged_out: int = 0
 
     @property
     def messages(self) -> int:

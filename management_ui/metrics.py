@@ -69,6 +69,13 @@ QUEUE_GAUGES = (
     ("messages_unacked_bytes", "Size in bytes of all unacknowledged messages"),
     ("messages_bytes", "Size in bytes of ready and unacknowledged messages"),
     ("messages_persistent", "Persistent messages"),
+    ("messages_persistent_bytes", "Size in bytes of persistent messages"),
+    ("messages_ram", "Ready and unacknowledged messages stored in memory"),
+    ("messages_ram_bytes", "Size of ready and unacknowledged messages stored in memory"),
+    ("messages_ready_ram", "Ready messages stored in memory"),
+    ("messages_unacked_ram", "Unacknowledged messages stored in memory"),
+    ("messages_paged_out", "Messages paged out to disk"),
+    ("messages_paged_out_bytes", "Size in bytes of messages paged out to disk"),
 )
 
 
@@ -85,6 +92,13 @@ def _queue_values(q: object) -> dict[str, float]:
         "messages_unacked_bytes": q.message_bytes_unacknowledged,
         "messages_bytes": q.message_bytes,
         "messages_persistent": q.messages_persistent,
+        "messages_persistent_bytes": q.message_bytes_persistent,
+        "messages_ram": q.messages - q.messages_paged_out,
+        "messages_ram_bytes": q.message_bytes - q.message_bytes_paged_out,
+        "messages_ready_ram": q.messages_ready - q.messages_paged_out,
+        "messages_unacked_ram": q.messages_unacknowledged,
+        "messages_paged_out": q.messages_paged_out,
+        "messages_paged_out_bytes": q.message_bytes_paged_out,
         "messages_published_total": q.stats["publish"].value,
     }
 

@@ -245,19 +245,19 @@ def queue_json(
         "head_message_timestamp": None,
         "memory": 1000 + q.message_bytes,
         "message_bytes": q.message_bytes,
-        "message_bytes_paged_out": 0,
-        "message_bytes_persistent": 0,
-        "message_bytes_ram": q.message_bytes,
+        "message_bytes_paged_out": q.message_bytes_paged_out,
+        "message_bytes_persistent": q.message_bytes_persistent,
+        "message_bytes_ram": q.message_bytes - q.message_bytes_paged_out,
         "message_bytes_ready": q.message_bytes_ready,
         "message_bytes_unacknowledged": q.message_bytes_unacknowledged,
         "message_stats": message_stats(st, QUEUE_MSG_STATS, rates),
     }
     add_stat(d, "messages", st, lengths)
-    d["messages_paged_out"] = 0
+    d["messages_paged_out"] = q.messages_paged_out
     d["messages_persistent"] = q.messages_persistent
-    d["messages_ram"] = q.messages
+    d["messages_ram"] = q.messages - q.messages_paged_out
     add_stat(d, "messages_ready", st, lengths)
-    d["messages_ready_ram"] = q.messages_ready
+    d["messages_ready_ram"] = q.messages_ready - q.messages_paged_out
     add_stat(d, "messages_unacknowledged", st, lengths)
     d["messages_unacknowledged_ram"] = q.messages_unacknowledged
     d.update(

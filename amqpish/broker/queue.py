@@ -219,6 +219,7 @@ class Queue(QueuePaging):
         self.unacked_count = 0
         # persistent messages in the queue, ready or unacked (RabbitMQ's messages_persistent)
         self.persistent_count = 0
+        self.persistent_bytes = 0
         self.ready_bytes = 0
         self.unacked_bytes = 0
         # the seq the next handed-out entry gets
@@ -307,6 +308,7 @@ class Queue(QueuePaging):
         self.stat_publish += 1
         if msg.persistent:
             self.persistent_count += 1
+            self.persistent_bytes += msg.size
         ttl = self.message_ttl
         mttl = msg.ttl
         if mttl is not None and (ttl is None or mttl < ttl):
@@ -427,6 +429,7 @@ class Queue(QueuePaging):
             self.stat_deliver_no_ack += 1
             if item.persistent:
                 self.persistent_count -= 1
+                self.persistent_bytes -= item.size
             c.channel.deliver(c, self, item)
             return
         entry = self._take(item)
@@ -444,6 +447,7 @@ class Queue(QueuePaging):
             self.stat_deliver_no_ack += 1
             if entry.msg.persistent:
                 self.persistent_count -= 1
+                self.persistent_bytes -= entry.msg.size
         else:
             self.stat_deliver += 1
             c.unacked += 1
@@ -498,6 +502,7 @@ class Queue(QueuePaging):
                 self.stat_get_no_ack += 1
                 if entry.msg.persistent:
                     self.persistent_count -= 1
+                    self.persistent_bytes -= entry.msg.size
             else:
                 self.stat_get += 1
                 self.unacked_count += 1
@@ -520,6 +525,7 @@ class Queue(QueuePaging):
         self.unacked_bytes -= entry.msg.size
         if entry.msg.persistent:
             self.persistent_count -= 1
+            self.persistent_bytes -= entry.msg.size
         if consumer is not None:
             consumer.unacked -= 1
 
@@ -601,7 +607,9 @@ class Queue(QueuePaging):
         n = len(self.ready)
         log = self.log
         if self.persistent_count:
-            self.persistent_count -= sum(1 for e in self.ready if e.msg.persistent)
+            gone = [e.msg.size for e in self.ready if e.msg.persistent]
+            self.persistent_count -= len(gone)
+            self.persistent_bytes -= sum(gone)
         if log is not None:
             for e in self.ready:
                 if e.logged:
@@ -661,6 +669,7 @@ class Queue(QueuePaging):
         if entry is not None and msg.persistent and reason != "rejected":
             # a rejected one was counted off with the other unacked ones
             self.persistent_count -= 1
+            self.persistent_bytes -= msg.size
         if entry is not None and msg.body is PAGED_OUT:
             if self.dlx is not None:
                 self._page_in([entry])
@@ -692,6 +701,7 @@ class Queue(QueuePaging):
             self.ready_bytes += size
             if e.msg.persistent:
                 self.persistent_count += 1
+                self.persistent_bytes += e.msg.size
             if e.msg.body is PAGED_OUT:
                 self.paged_count += 1
                 self.paged_bytes += size
@@ -714,9 +724,9 @@ class Queue(QueuePaging):
         if isinstance(command, Settle):
             wanted = set(command.seqs)
             kept = [e for e in self.ready if e.seq not in wanted]
-            self.persistent_count -= sum(
-                1 for e in self.ready if e.seq in wanted and e.msg.persistent
-            )
+            gone = [e.msg.size for e in self.ready if e.seq in wanted and e.msg.persistent]
+            self.persistent_count -= len(gone)
+            self.persistent_bytes -= sum(gone)
             still = {id(e.msg) for e in kept}
             places = {m: p for m, p in self.page_places.items() if id(m) in still}
             self.ready.clear()

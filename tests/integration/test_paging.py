@@ -6,7 +6,11 @@ in order with its body."""
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pika
 
@@ -50,6 +54,14 @@ def consume(bp: BrokerProcess, expected: list[int]) -> None:
     conn.close()
 
 
+def queue_info(bp: BrokerProcess) -> dict[str, Any]:
+    req = urllib.request.Request(f"http://127.0.0.1:{bp.http_port}/api/queues/%2F/{QUEUE}")
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        info: dict[str, Any] = json.load(r)
+    return info
+
+
 def test_a_queue_ten_times_the_budget(tmp_path: Path) -> None:
     env = {"AMQPISH_QUEUE_MEMORY_BUDGET": str(BUDGET)}
     bp = start_broker(tmp_path, env=env)
@@ -64,6 +76,12 @@ def test_a_queue_ten_times_the_budget(tmp_path: Path) -> None:
             ch.basic_publish("", QUEUE, body(i), pika.BasicProperties(delivery_mode=mode))
         filled = status(bp, "VmHWM")
         assert filled - base < BUDGET + OVERHEAD, f"filling: {filled / MB:.0f} MB"
+        # the API tells what is on disk and what is in memory, as RabbitMQ's does
+        q = queue_info(bp)
+        assert q["messages"] == COUNT and q["messages_persistent"] == COUNT // 2
+        assert q["messages_paged_out"] > COUNT // 2
+        assert q["message_bytes_ram"] + q["message_bytes_paged_out"] == q["message_bytes"]
+        assert q["message_bytes_ram"] <= BUDGET
         conn.close()
         consume(bp, list(range(COUNT)))
         drained = status(bp, "VmHWM")

@@ -187,6 +187,13 @@ def test_prometheus_parser_reads_known_traffic(fresh_broker: BrokerProcess) -> N
             for name in ("messages_ready", "messages_unacked", "messages", "consumers")
         } == {"messages_ready": 3, "messages_unacked": 3, "messages": 6, "consumers": 1}
         assert per[("rabbitmq_queue_messages_bytes", labels)] == 12  # "m0".."m9", 2 bytes each
+        # all in memory (no paging under the default budget), all persistent
+        assert per[("rabbitmq_queue_messages_ram", labels)] == 6
+        assert per[("rabbitmq_queue_messages_ram_bytes", labels)] == 12
+        assert per[("rabbitmq_queue_messages_ready_ram", labels)] == 3
+        assert per[("rabbitmq_queue_messages_paged_out", labels)] == 0
+        assert per[("rabbitmq_queue_messages_persistent", labels)] == 6
+        assert per[("rabbitmq_queue_messages_persistent_bytes", labels)] == 12
         # that sample has no TYPE lines: compare sample names
         theirs_names = sample_names("prometheus-metrics-per-object-queue.txt")
         ours_names = {name for name, _ in per}
@@ -196,13 +203,6 @@ def test_prometheus_parser_reads_known_traffic(fresh_broker: BrokerProcess) -> N
             "rabbitmq_queue_consumer_capacity",
             "rabbitmq_queue_consumer_utilisation",
             "rabbitmq_queue_process_memory_bytes",
-            "rabbitmq_queue_messages_ram",
-            "rabbitmq_queue_messages_ram_bytes",
-            "rabbitmq_queue_messages_ready_ram",
-            "rabbitmq_queue_messages_unacked_ram",
-            "rabbitmq_queue_messages_persistent_bytes",
-            "rabbitmq_queue_messages_paged_out",
-            "rabbitmq_queue_messages_paged_out_bytes",
             "rabbitmq_queue_head_message_timestamp",
             "rabbitmq_queue_disk_reads_total",
             "rabbitmq_queue_disk_writes_total",

@@ -33,7 +33,6 @@ from amqpish.server.view.sampling import (
     read_connection,
     read_exchange,
     read_queue,
-    stat_of,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +87,10 @@ class ObjectSnapshots(Sampling):
             messages_unacknowledged=values[8],
             message_bytes_ready=q.ready_bytes,
             message_bytes_unacknowledged=q.unacked_bytes,
-            messages_persistent=stat_of(q, "persistent_count"),
+            messages_persistent=q.persistent_count,
+            message_bytes_persistent=q.persistent_bytes,
+            messages_paged_out=q.paged_count,
+            message_bytes_paged_out=q.paged_bytes,
             stats=stats,
             single_active_consumer_tag=active.tag if active is not None else None,
             exclusive_consumer_tag=exclusive_tag,

@@ -83,12 +83,6 @@ CHURN_SOURCES = {
 }
 
 
-def stat_of(obj: Any, name: str) -> int:
-    """A counter the model does not keep yet (a queue's ``persistent_count``) reads as 0."""
-    v = getattr(obj, name, 0)
-    return v if isinstance(v, int) else 0
-
-
 def read_queue(q: Queue) -> tuple[int, ...]:
     return (
         q.stat_publish,
@@ -307,5 +301,4 @@ __all__ = [
     "QUEUE_FIELDS",
     "Sampling",
     "read_queue",
-    "stat_of",
 ]
