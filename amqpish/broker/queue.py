@@ -150,19 +150,22 @@ def _merge_by_seq(ready: deque[Item], entries: list[Entry]) -> None:
     """Put handed-out entries back at their original positions: among the requeued
     ones at the front of ready (by seq), before every never-delivered one."""
     entries.sort(key=_seq)
-    if not ready or (head := ready[0].seq) is None or entries[-1].seq < head:  # type: ignore[operator]
+    head = ready[0].seq if ready else None
+    if head is None or _seq(entries[-1]) < head:
         ready.extendleft(reversed(entries))
         return
-    front: list[Entry] = []
+    front: list[Item] = []
     while ready and ready[0].seq is not None:
-        front.append(ready.popleft())  # type: ignore[arg-type]
+        front.append(ready.popleft())
     front.extend(entries)
     front.sort(key=_seq)
     ready.extendleft(reversed(front))
 
 
-def _seq(e: Entry) -> int:
-    return e.seq  # type: ignore[return-value]
+def _seq(e: Item) -> int:
+    s = e.seq
+    assert s is not None, "only handed-out entries are numbered"
+    return s
 
 
 # --- commands, for replay (apply) -------------------------------------------------
