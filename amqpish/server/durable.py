@@ -36,6 +36,7 @@ import structlog
 
 from amqpish.broker.message import PAGED_OUT, Entry, Message
 from amqpish.broker.queue import Queue
+from amqpish.broker.vhost import VHost
 from amqpish.codec import BasicProperties
 from amqpish.server.paging import Pager
 from amqpish.server.persister import Persister
@@ -93,7 +94,9 @@ class Durability:
         self._export_globals: Callable[[], dict[str, Any]] | None = None
         self._server: Server | None = None
         self._globals: dict[str, Any] | None = None  # as last journalled
-        self._vhost_ids: dict[str, int] = {}  # which VHost object each name was
+        # which VHost object each name was at the last batch (the object itself, not its
+        # id: an id can be reused once the old object is freed)
+        self._vhosts: dict[str, VHost] = {}
 
     # --- QueueLog --------------------------------------------------------------------
 
@@ -166,10 +169,10 @@ class Durability:
             records.append(["g", g])
             self._globals = g
         for name, vh in self._server.broker.vhosts.items():
-            if self._vhost_ids.get(name, id(vh)) != id(vh):
+            if self._vhosts.get(name, vh) is not vh:
                 # deleted and created again since the last batch
                 records.append(["v", name])
-            self._vhost_ids[name] = id(vh)
+            self._vhosts[name] = vh
             dirty = vh.dirty
             if not dirty:
                 continue
@@ -190,8 +193,8 @@ class Durability:
                         ["b", name, binding_definition(b, name), key in vh.kept_bindings]
                     )
             dirty.clear()
-        for name in [n for n in self._vhost_ids if n not in self._server.broker.vhosts]:
-            del self._vhost_ids[name]
+        for name in [n for n in self._vhosts if n not in self._server.broker.vhosts]:
+            del self._vhosts[name]
         return records
 
     # --- recovery -------------------------------------------------------------------------
@@ -230,7 +233,7 @@ class Durability:
             import_(doc)
         # what recovery declared is on disk already: only later changes are journalled
         for name, recovered in server.broker.vhosts.items():
-            self._vhost_ids[name] = id(recovered)
+            self._vhosts[name] = recovered
             if recovered.dirty:
                 recovered.dirty.clear()
         self._globals = self._export_globals()

@@ -132,3 +132,46 @@ def test_the_journal_is_folded_into_a_snapshot_as_it_grows(tmp_path: Path) -> No
         assert len(bindings_of(definitions(bp), "many")) == n
     finally:
         bp.stop()
+
+
+def api(bp: BrokerProcess, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+    req = urllib.request.Request(f"http://127.0.0.1:{bp.http_port}{path}", method=method)
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    req.add_header("content-type", "application/json")
+    data = json.dumps(body or {}).encode() if method == "PUT" else None
+    with urllib.request.urlopen(req, data=data, timeout=10):
+        pass
+
+
+ALL = {"configure": ".*", "write": ".*", "read": ".*"}
+
+
+def test_a_vhost_deleted_and_created_again_loses_its_old_objects(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bp = start_broker(data)
+    try:
+        api(bp, "PUT", "/api/vhosts/tmp")
+        api(bp, "PUT", "/api/permissions/tmp/guest", ALL)
+        url = f"amqp://guest:guest@127.0.0.1:{bp.port}/tmp"
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("old", durable=True)
+        synced(ch)
+        conn.close()
+        api(bp, "DELETE", "/api/vhosts/tmp")
+        api(bp, "PUT", "/api/vhosts/tmp")
+        api(bp, "PUT", "/api/permissions/tmp/guest", ALL)
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("new", durable=True)
+        synced(ch)
+        conn.close()
+        kill9(bp)
+
+        bp = start_broker(data)
+        doc = definitions(bp)
+        assert {q["name"] for q in doc["queues"] if q["vhost"] == "tmp"} == {"new", "sync"}
+    finally:
+        bp.stop()
