@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,3 +103,16 @@ def start_broker(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     bp.pump = threading.Thread(target=pump, daemon=True)
     bp.pump.start()
     return bp
+
+
+def http_api(bp: BrokerProcess, path: str, method: str = "GET", body: Any = None) -> Any:
+    """One call to the broker's HTTP API as guest; the decoded JSON reply (None if empty)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{bp.http_port}{path}", method=method)
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    req.add_header("content-type", "application/json")
+    data = (
+        json.dumps(body if body is not None else {}).encode() if method in ("PUT", "POST") else None
+    )
+    with urllib.request.urlopen(req, data=data, timeout=10) as r:
+        raw = r.read()
+    return json.loads(raw) if raw.strip() else None

@@ -12,7 +12,6 @@ with one connection open. Then it measures the broker's CPU while they sit idle.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -20,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from amqpish.codec import spec
 from tests.integration.test_robustness import RawClient
 from tests.support import start_broker
 from tools.mem_per_message import rss
@@ -32,16 +30,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def open_conn(port: int, heartbeat: int) -> RawClient:
-    c = RawClient(port, heartbeat)
-    # handshake frames go out one by one: Nagle would hold each for the broker's ACK
-    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    c.handshake()
-    c.send(1, spec.ChannelOpen())
-    c.expect_method(1)
-    return c
-
-
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     heartbeat = int(sys.argv[2]) if len(sys.argv) > 2 else 0
@@ -51,12 +39,12 @@ def main() -> None:
         try:
             # one connection first, so that what every connection shares (codec
             # tables, first-use imports) is in the baseline
-            conns.append(open_conn(bp.port, heartbeat))
+            conns.append(RawClient.with_channel(bp.port, heartbeat))
             time.sleep(0.5)
             base = rss(bp.proc.pid)
             t0 = time.monotonic()
             for _ in range(count - 1):
-                conns.append(open_conn(bp.port, heartbeat))
+                conns.append(RawClient.with_channel(bp.port, heartbeat))
             opened = time.monotonic() - t0
             time.sleep(1.0)
             full = rss(bp.proc.pid)

@@ -11,7 +11,6 @@ event, the time until it accepted connections, and its RSS then.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -34,11 +33,7 @@ def main() -> None:
         data = Path(d) / "data"
         bp = start_broker(data)
         try:
-            c = RawClient(bp.port)
-            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            c.handshake()
-            c.send(1, spec.ChannelOpen())
-            c.expect_method(1)
+            c = RawClient.with_channel(bp.port)
             c.send(1, spec.QueueDeclare(queue="rec", durable=True))
             c.expect_method(1)
             frame = encode_basic_publish(

@@ -11,7 +11,6 @@ usage: python tools/scale_check.py [QUEUES] [BINDINGS_PER_QUEUE]   (10000 x 10 b
 
 from __future__ import annotations
 
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,15 +37,6 @@ def timed_start(data_dir: Path) -> tuple[BrokerProcess, float]:
     took = time.monotonic() - t0
     c.close()
     return bp, took
-
-
-def client(port: int) -> RawClient:
-    c = RawClient(port)
-    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    c.handshake()
-    c.send(1, spec.ChannelOpen())
-    c.expect_method(1)
-    return c
 
 
 def sync(c: RawClient) -> None:
@@ -95,7 +85,7 @@ def main() -> None:
         data = Path(d) / "full"
         bp, _ = timed_start(data)
         try:
-            c = client(bp.port)
+            c = RawClient.with_channel(bp.port)
             c.sock.sendall(encode_method(1, spec.QueueDeclare(queue="q0", durable=True)))
             c.expect_method(1)
             c.send(1, spec.QueueBind(queue="q0", exchange="amq.direct", routing_key="k0.0"))
@@ -157,7 +147,7 @@ def main() -> None:
         starts = []
         for _ in range(3):
             bp, took = timed_start(data)
-            c = client(bp.port)
+            c = RawClient.with_channel(bp.port)
             c.send(1, spec.QueueDeclare(queue=f"q{queues - 1}", passive=True))
             assert isinstance(c.expect_method(1), spec.QueueDeclareOk)
             c.close()

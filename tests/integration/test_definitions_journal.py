@@ -3,11 +3,8 @@ written (transient and exclusive queues), and the journal folded into a snapshot
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
-import socket
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ import pika
 from amqpish.codec import spec
 from amqpish.codec.frames import encode_method
 from tests.integration.test_robustness import RawClient
-from tests.support import BrokerProcess, start_broker
+from tests.support import BrokerProcess, http_api, start_broker
 
 
 def kill9(bp: BrokerProcess) -> None:
@@ -26,10 +23,7 @@ def kill9(bp: BrokerProcess) -> None:
 
 
 def definitions(bp: BrokerProcess) -> dict[str, Any]:
-    req = urllib.request.Request(f"http://127.0.0.1:{bp.http_port}/api/definitions")
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        doc: dict[str, Any] = json.load(r)
+    doc: dict[str, Any] = http_api(bp, "/api/definitions")
     return doc
 
 
@@ -100,11 +94,7 @@ def test_the_journal_is_folded_into_a_snapshot_as_it_grows(tmp_path: Path) -> No
     bp = start_broker(data)
     n = 20_000  # ~2 MB of binding records: past the journal's 1 MiB floor
     try:
-        c = RawClient(bp.port)
-        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c.handshake()
-        c.send(1, spec.ChannelOpen())
-        c.expect_method(1)
+        c = RawClient.with_channel(bp.port)
         c.send(1, spec.QueueDeclare(queue="many", durable=True))
         c.expect_method(1)
         frames = b"".join(
@@ -134,15 +124,6 @@ def test_the_journal_is_folded_into_a_snapshot_as_it_grows(tmp_path: Path) -> No
         bp.stop()
 
 
-def api(bp: BrokerProcess, method: str, path: str, body: dict[str, Any] | None = None) -> None:
-    req = urllib.request.Request(f"http://127.0.0.1:{bp.http_port}{path}", method=method)
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-    req.add_header("content-type", "application/json")
-    data = json.dumps(body or {}).encode() if method == "PUT" else None
-    with urllib.request.urlopen(req, data=data, timeout=10):
-        pass
-
-
 ALL = {"configure": ".*", "write": ".*", "read": ".*"}
 
 
@@ -150,8 +131,8 @@ def test_a_vhost_deleted_and_created_again_loses_its_old_objects(tmp_path: Path)
     data = tmp_path / "data"
     bp = start_broker(data)
     try:
-        api(bp, "PUT", "/api/vhosts/tmp")
-        api(bp, "PUT", "/api/permissions/tmp/guest", ALL)
+        http_api(bp, "/api/vhosts/tmp", "PUT")
+        http_api(bp, "/api/permissions/tmp/guest", "PUT", ALL)
         url = f"amqp://guest:guest@127.0.0.1:{bp.port}/tmp"
         conn = pika.BlockingConnection(pika.URLParameters(url))
         ch = conn.channel()
@@ -159,9 +140,9 @@ def test_a_vhost_deleted_and_created_again_loses_its_old_objects(tmp_path: Path)
         ch.queue_declare("old", durable=True)
         synced(ch)
         conn.close()
-        api(bp, "DELETE", "/api/vhosts/tmp")
-        api(bp, "PUT", "/api/vhosts/tmp")
-        api(bp, "PUT", "/api/permissions/tmp/guest", ALL)
+        http_api(bp, "/api/vhosts/tmp", "DELETE")
+        http_api(bp, "/api/vhosts/tmp", "PUT")
+        http_api(bp, "/api/permissions/tmp/guest", "PUT", ALL)
         conn = pika.BlockingConnection(pika.URLParameters(url))
         ch = conn.channel()
         ch.confirm_delivery()

@@ -6,15 +6,11 @@ in order with its body."""
 
 from __future__ import annotations
 
-import base64
-import json
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pika
 
-from tests.support import BrokerProcess, start_broker
+from tests.support import BrokerProcess, http_api, start_broker
 
 MB = 1 << 20
 BUDGET = 20 * MB
@@ -54,14 +50,6 @@ def consume(bp: BrokerProcess, expected: list[int]) -> None:
     conn.close()
 
 
-def queue_info(bp: BrokerProcess) -> dict[str, Any]:
-    req = urllib.request.Request(f"http://127.0.0.1:{bp.http_port}/api/queues/%2F/{QUEUE}")
-    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        info: dict[str, Any] = json.load(r)
-    return info
-
-
 def test_a_queue_ten_times_the_budget(tmp_path: Path) -> None:
     env = {"AMQPISH_QUEUE_MEMORY_BUDGET": str(BUDGET)}
     bp = start_broker(tmp_path, env=env)
@@ -77,7 +65,7 @@ def test_a_queue_ten_times_the_budget(tmp_path: Path) -> None:
         filled = status(bp, "VmHWM")
         assert filled - base < BUDGET + OVERHEAD, f"filling: {filled / MB:.0f} MB"
         # the API tells what is on disk and what is in memory, as RabbitMQ's does
-        q = queue_info(bp)
+        q = http_api(bp, f"/api/queues/%2F/{QUEUE}")
         assert q["messages"] == COUNT and q["messages_persistent"] == COUNT // 2
         assert q["messages_paged_out"] > COUNT // 2
         assert q["message_bytes_ram"] + q["message_bytes_paged_out"] == q["message_bytes"]

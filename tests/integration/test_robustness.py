@@ -26,6 +26,17 @@ class RawClient:
         self.pending: list[object] = []
         self.heartbeat = heartbeat
 
+    @classmethod
+    def with_channel(cls, port: int, heartbeat: int = 0) -> RawClient:
+        """Connected, handshake done and channel 1 open; Nagle off, since handshake and
+        set-up frames go out one by one and would each wait for the broker's ACK."""
+        c = cls(port, heartbeat)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.handshake()
+        c.send(1, spec.ChannelOpen())
+        c.expect_method(1)
+        return c
+
     def handshake(self) -> None:
         self.sock.sendall(spec.PROTOCOL_HEADER)
         assert isinstance(self.expect_method(0), spec.ConnectionStart)
