@@ -20,24 +20,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from amqpish.broker.message import Entry, Message
 from amqpish.broker.queue import Item, Queue
 from amqpish.codec import BasicProperties, encode_properties
+from tests.store.test_queue_paging import NullLog
 
 PERSISTENT = b"\x10\x00\x02"  # delivery-mode 2
 # a per-message TTL never reached here (time stays 0): an Entry with a deadline
 TTL = encode_properties(BasicProperties(expiration="10000000"))
-
-
-class NullLog:
-    def enqueued(self, queue: Queue, entry: Entry) -> None:
-        pass
-
-    def delivered(self, queue: Queue, entry: Entry) -> None:
-        pass
-
-    def settled(self, queue: Queue, entry: Item) -> None:
-        pass
-
-    def deleted(self, queue: Queue) -> None:
-        pass
 
 
 def number(e: Item) -> int:

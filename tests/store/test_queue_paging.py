@@ -131,13 +131,15 @@ def test_basic_get_reads_back_the_head() -> None:
 
 
 class NullLog:
+    """A durable queue's log that records nothing (the queue still marks entries logged)."""
+
     def enqueued(self, queue: Queue, entry: Entry) -> None:
         pass
 
     def delivered(self, queue: Queue, entry: Entry) -> None:
         pass
 
-    def settled(self, queue: Queue, entry: Entry) -> None:
+    def settled(self, queue: Queue, entry: Item) -> None:
         pass
 
     def deleted(self, queue: Queue) -> None:
